@@ -1,0 +1,50 @@
+"""Per-run settings and services, handed to nodes through LangGraph's runtime context (not checkpointed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.providers import Provider
+from agent.trace import TraceWriter
+from kernelwright.settings import Settings
+from rag.retriever import Retriever
+from sandbox.executor import Executor
+from sandbox.verify import VerifyOptions
+
+__all__ = ["Budgets", "RunContext"]
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Limits of one run, enforced by the routers (never by exceptions)."""
+
+    max_turns: int = 6
+    max_tokens: int = 200_000
+    max_wall_s: float = 1800.0
+    max_cost_usd: float = 5.0
+    optimize_rounds: int = 0  # extra turns spent making a correct kernel faster
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: float | int) -> Budgets:
+        values: dict[str, float | int] = {
+            "max_turns": settings.max_turns,
+            "max_tokens": settings.max_tokens,
+            "max_wall_s": settings.max_wall_s,
+            "max_cost_usd": settings.max_cost_usd,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    settings: Settings
+    provider: Provider
+    executor: Executor
+    retriever: Retriever
+    trace: TraceWriter
+    budgets: Budgets
+    verify_options: VerifyOptions
+    kernel_cache: Path
+    retrieval_k: int = 4

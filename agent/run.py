@@ -1,0 +1,93 @@
+"""Run (or resume) one generation: build the run context, open the SQLite checkpointer, invoke the graph."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from agent.context import Budgets, RunContext
+from agent.graph import build_graph, checkpoint_serializer
+from agent.providers import Provider
+from agent.state import RunState
+from agent.trace import TraceListener, TraceWriter
+from kernelwright.domain import Problem, Target, TraceKind
+from kernelwright.errors import UserError
+from kernelwright.settings import Settings
+from rag.retriever import Retriever, builtin_retriever
+from sandbox.executor import Executor, LocalExecutor
+from sandbox.verify import VerifyOptions
+
+__all__ = ["GenerationRequest", "RunResult", "run_generation"]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    problem: Problem
+    target: Target
+    arch: str | None = None
+    notes: tuple[str, ...] = ()
+    budgets: Budgets = field(default_factory=Budgets)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    state: RunState
+    trace_path: Path
+
+
+async def run_generation(
+    request: GenerationRequest | None,
+    *,
+    settings: Settings,
+    provider: Provider,
+    executor: Executor | None = None,
+    retriever: Retriever | None = None,
+    verify_options: VerifyOptions | None = None,
+    listeners: tuple[TraceListener, ...] = (),
+    run_id: str | None = None,
+) -> RunResult:
+    """Start a run from `request`, or resume run `run_id` from its last checkpoint when `request` is None.
+
+    A resumed run continues after the last completed step: nothing already done is redone.
+    """
+    if request is None and run_id is None:
+        raise UserError("resuming needs the run id of an earlier run")
+    settings.ensure_dirs()
+    run_id = run_id or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    trace = TraceWriter(settings.traces_dir / f"{run_id}.jsonl", run_id, replay=provider.is_replay,
+                        listeners=listeners)
+    budgets = request.budgets if request else Budgets.from_settings(settings)
+    context = RunContext(
+        settings=settings,
+        provider=provider,
+        executor=executor or LocalExecutor(),
+        retriever=retriever or builtin_retriever(),
+        trace=trace,
+        budgets=budgets,
+        verify_options=verify_options or VerifyOptions.from_settings(settings),
+        kernel_cache=settings.artifacts_dir / "kernels",
+    )
+    context.kernel_cache.mkdir(parents=True, exist_ok=True)
+    config = {"configurable": {"thread_id": run_id}}
+    async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoint_db)) as saver:
+        saver.serde = checkpoint_serializer()
+        graph = build_graph(saver)
+        if request is None:
+            snapshot = await graph.aget_state(config)
+            if not snapshot.values:
+                raise UserError(f"no checkpoint for run {run_id!r} in {settings.checkpoint_db}")
+            trace.emit(TraceKind.RUN_STARTED, "resume", resumed=True, provider=provider.name, model=provider.model)
+            final = await graph.ainvoke(None, config, context=context)
+        else:
+            state = RunState(run_id=run_id, problem=request.problem, target=request.target, arch=request.arch,
+                             notes=list(request.notes), started_at=time.time())
+            trace.emit(TraceKind.RUN_STARTED, "start", problem=request.problem.key, target=request.target.value,
+                       provider=provider.name, model=provider.model, replay=provider.is_replay,
+                       budgets=budgets.__dict__)
+            final = await graph.ainvoke(state, config, context=context)
+    return RunResult(run_id=run_id, state=RunState.model_validate(final), trace_path=trace.path)

@@ -1,0 +1,103 @@
+"""Compare candidate outputs with reference outputs (standard library + torch only)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+__all__ = ["TOLERANCES", "Comparison", "compare_outputs", "flatten_outputs"]
+
+# (atol, rtol, max relative L2 error) per dtype. A draw passes when every element is within
+# atol + rtol*|ref| (KernelBench's element test, 1e-2 for fp32 so tf32 tensor-core kernels pass) AND the
+# relative L2 error ||out - ref|| / ||ref|| is under the last figure. The element test alone passes
+# kernels that are wrong by a few percent wherever outputs are small (e.g. a softmax over 1000 columns
+# whose padding lanes leak into the row sum: 1.5% off everywhere, yet within atol=1e-2).
+TOLERANCES: dict[torch.dtype, tuple[float, float, float]] = {
+    torch.float64: (1e-6, 1e-6, 1e-9),
+    torch.float32: (1e-2, 1e-2, 2e-3),
+    torch.float16: (1e-2, 1e-2, 5e-3),
+    torch.bfloat16: (2e-2, 2e-2, 2e-2),
+}
+
+
+@dataclass
+class Comparison:
+    """The result of one draw. `kind` is None when it passed, else an outcome name."""
+
+    passed: bool
+    kind: str | None
+    message: str
+    max_abs_error: float | None = None
+    mean_abs_error: float | None = None
+    max_rel_error: float | None = None
+    rel_l2_error: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def flatten_outputs(value: object) -> list[torch.Tensor] | None:
+    """A forward's result as a list of tensors, or None when it is something else."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, tuple | list) and all(isinstance(v, torch.Tensor) for v in value):
+        return list(value)
+    return None
+
+
+def compare_outputs(expected: list[torch.Tensor], actual: object) -> Comparison:
+    """Shape, dtype, NaN/Inf and closeness checks of one draw, with error figures."""
+    got = flatten_outputs(actual)
+    if got is None:
+        return Comparison(False, "wrong_shape", f"forward returned {type(actual).__name__}, not tensors")
+    if len(got) != len(expected):
+        return Comparison(False, "wrong_shape", f"forward returned {len(got)} tensors, expected {len(expected)}")
+    worst = Comparison(True, None, "ok", 0.0, 0.0, 0.0, 0.0)
+    for index, (ref, out) in enumerate(zip(expected, got, strict=True)):
+        label = f"output {index}" if len(expected) > 1 else "output"
+        if tuple(out.shape) != tuple(ref.shape):
+            return Comparison(False, "wrong_shape", f"{label} has shape {tuple(out.shape)}, expected {tuple(ref.shape)}")
+        if out.dtype != ref.dtype:
+            return Comparison(False, "wrong_dtype", f"{label} has dtype {out.dtype}, expected {ref.dtype}")
+        out_c = out.detach().to("cpu")
+        if out_c.is_floating_point() and not torch.isfinite(out_c).all() and torch.isfinite(ref).all():
+            bad = int((~torch.isfinite(out_c)).sum())
+            return Comparison(False, "mismatch", f"{label} has {bad} NaN/Inf values where the reference has none")
+        result = _closeness(ref, out_c, label)
+        if not result.passed:
+            return result
+        worst = _worse(worst, result)
+    return worst
+
+
+def _closeness(ref: torch.Tensor, out: torch.Tensor, label: str) -> Comparison:
+    if not ref.is_floating_point():
+        equal = torch.equal(ref, out)
+        mismatched = int((ref != out).sum())
+        return Comparison(equal, None if equal else "mismatch", "ok" if equal else f"{label}: {mismatched} elements differ")
+    atol, rtol, max_rel_l2 = TOLERANCES.get(ref.dtype, (1e-2, 1e-2, 2e-3))
+    ref64, out64 = ref.double(), out.double()
+    diff = (out64 - ref64).abs()
+    finite = torch.isfinite(ref64)
+    diff = torch.where(finite, diff, torch.zeros_like(diff))
+    same_nonfinite = torch.where(finite, torch.ones_like(diff, dtype=torch.bool), (ref64 == out64) | (ref64.isnan() & out64.isnan()))
+    max_abs = float(diff.max()) if diff.numel() else 0.0
+    mean_abs = float(diff.mean()) if diff.numel() else 0.0
+    rel = diff / ref64.abs().clamp_min(1e-12)
+    max_rel = float(rel.max()) if rel.numel() else 0.0
+    ref_norm = float(torch.linalg.vector_norm(torch.where(finite, ref64, torch.zeros_like(ref64))))
+    rel_l2 = float(torch.linalg.vector_norm(diff)) / ref_norm if ref_norm > 0 else max_abs
+    elementwise = bool((diff <= atol + rtol * ref64.abs().nan_to_num(0.0)).all()) and bool(same_nonfinite.all())
+    within = elementwise and rel_l2 <= max_rel_l2
+    message = "ok" if within else (
+        f"{label} differs from the reference: max abs error {max_abs:.3g}, mean {mean_abs:.3g}, "
+        f"relative L2 error {rel_l2:.3g} (tolerance atol={atol:g}, rtol={rtol:g}, "
+        f"relative L2 at most {max_rel_l2:g})"
+    )
+    return Comparison(within, None if within else "mismatch", message, max_abs, mean_abs, max_rel, rel_l2)
+
+
+def _worse(a: Comparison, b: Comparison) -> Comparison:
+    return b if (b.max_abs_error or 0.0) > (a.max_abs_error or 0.0) else a
