@@ -26,7 +26,7 @@ class Budgets:
     optimize_rounds: int = 0  # extra turns spent making a correct kernel faster
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: float | int) -> Budgets:
+    def from_settings(cls, settings: Settings, **overrides: float | None) -> Budgets:
         values: dict[str, float | int] = {
             "max_turns": settings.max_turns,
             "max_tokens": settings.max_tokens,

@@ -16,13 +16,20 @@ __all__ = ["CHECKPOINT_TYPES", "build_graph", "checkpoint_serializer"]
 
 # Our types inside checkpoints; LangGraph refuses to revive anything not allowlisted in strict mode.
 CHECKPOINT_TYPES: list[tuple[str, ...]] = [
-    ("agent.state", "RunState"), ("agent.state", "Attempt"), ("agent.state", "RunStatus"),
+    ("agent.state", "RunState"),
+    ("agent.state", "Attempt"),
+    ("agent.state", "RunStatus"),
     ("prompts.render", "Step"),
-    ("kernelwright.domain.problem", "Problem"), ("kernelwright.domain.target", "Target"),
-    ("kernelwright.domain.candidate", "CompileResult"), ("kernelwright.domain.diagnostic", "Diagnostic"),
-    ("kernelwright.domain.diagnostic", "Severity"), ("kernelwright.domain.verdict", "Verdict"),
-    ("kernelwright.domain.verdict", "Outcome"), ("kernelwright.domain.verdict", "DrawError"),
-    ("kernelwright.domain.verdict", "Timing"), ("kernelwright.domain.retrieval", "Hit"),
+    ("kernelwright.domain.problem", "Problem"),
+    ("kernelwright.domain.target", "Target"),
+    ("kernelwright.domain.candidate", "CompileResult"),
+    ("kernelwright.domain.diagnostic", "Diagnostic"),
+    ("kernelwright.domain.diagnostic", "Severity"),
+    ("kernelwright.domain.verdict", "Verdict"),
+    ("kernelwright.domain.verdict", "Outcome"),
+    ("kernelwright.domain.verdict", "DrawError"),
+    ("kernelwright.domain.verdict", "Timing"),
+    ("kernelwright.domain.retrieval", "Hit"),
 ]
 
 

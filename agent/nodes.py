@@ -35,8 +35,14 @@ async def retrieve(state: RunState, runtime: Runtime[RunContext]) -> Update:
     query = build_query(state.problem, state.target, diagnostics)
     started = time.monotonic()
     hits = ctx.retriever.search(query, ctx.retrieval_k)
-    ctx.trace.emit(TraceKind.RETRIEVED, "retrieve", turn=state.turn + 1, duration_s=time.monotonic() - started,
-                   query=query, hits=[{"citation": h.citation, "score": h.score, "heading": h.heading} for h in hits])
+    ctx.trace.emit(
+        TraceKind.RETRIEVED,
+        "retrieve",
+        turn=state.turn + 1,
+        duration_s=time.monotonic() - started,
+        query=query,
+        hits=[{"citation": h.citation, "score": h.score, "heading": h.heading} for h in hits],
+    )
     return {"hits": hits}
 
 
@@ -57,47 +63,90 @@ async def propose(state: RunState, runtime: Runtime[RunContext]) -> Update:
     ctx = runtime.context
     turn = state.turn + 1
     last = state.attempts[-1] if state.attempts else None
-    prompt = render_prompt(PromptInput(
-        problem=state.problem, target=state.target, step=state.step, arch=state.arch,
-        context=state.hits, attempts=_summaries(state),
-        previous_code=last.code if last else None,
-        diagnostics=last.diagnostics if last else (),
-        verdict=last.verdict if last else None,
-        notes=state.notes,
-    ))
-    ctx.trace.emit(TraceKind.PROMPT, "propose", turn=turn, step=state.step.value, template=prompt.template,
-                   template_version=prompt.version, system=prompt.system, user=prompt.user,
-                   provider=ctx.provider.name, model=ctx.provider.model)
+    prompt = render_prompt(
+        PromptInput(
+            problem=state.problem,
+            target=state.target,
+            step=state.step,
+            arch=state.arch,
+            context=state.hits,
+            attempts=_summaries(state),
+            previous_code=last.code if last else None,
+            diagnostics=last.diagnostics if last else (),
+            verdict=last.verdict if last else None,
+            notes=state.notes,
+        )
+    )
+    ctx.trace.emit(
+        TraceKind.PROMPT,
+        "propose",
+        turn=turn,
+        step=state.step.value,
+        template=prompt.template,
+        template_version=prompt.version,
+        system=prompt.system,
+        user=prompt.user,
+        provider=ctx.provider.name,
+        model=ctx.provider.model,
+    )
     messages = [ChatMessage("system", prompt.system), ChatMessage("user", prompt.user)]
     try:
-        completion = await ctx.provider.complete(messages, max_output_tokens=ctx.settings.llm_max_output_tokens,
-                                                 temperature=ctx.settings.llm_temperature)
+        completion = await ctx.provider.complete(
+            messages,
+            max_output_tokens=ctx.settings.llm_max_output_tokens,
+            temperature=ctx.settings.llm_temperature,
+        )
     except ModelRequestError as exc:
         ctx.trace.emit(TraceKind.ERROR, "propose", turn=turn, error=str(exc))
         return {"status": RunStatus.FAILED, "stop_reason": f"the model request failed: {exc}"}
     usage = completion.usage
-    ctx.trace.emit(TraceKind.REPLY, "propose", turn=turn, duration_s=completion.duration_s, text=completion.text,
-                   finish_reason=completion.finish_reason, input_tokens=usage.input_tokens,
-                   output_tokens=usage.output_tokens, cost_usd=completion.cost_usd, attempts=completion.attempts,
-                   provider=completion.provider, model=completion.model)
-    attempt = Attempt(turn=turn, step=state.step, reply=completion.text, finish_reason=completion.finish_reason,
-                      input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                      cost_usd=completion.cost_usd)
-    return {"turn": turn, "current": attempt, "tokens_used": state.tokens_used + usage.total_tokens,
-            "cost_usd": state.cost_usd + (completion.cost_usd or 0.0)}
+    ctx.trace.emit(
+        TraceKind.REPLY,
+        "propose",
+        turn=turn,
+        duration_s=completion.duration_s,
+        text=completion.text,
+        finish_reason=completion.finish_reason,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cost_usd=completion.cost_usd,
+        attempts=completion.attempts,
+        provider=completion.provider,
+        model=completion.model,
+    )
+    attempt = Attempt(
+        turn=turn,
+        step=state.step,
+        reply=completion.text,
+        finish_reason=completion.finish_reason,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cost_usd=completion.cost_usd,
+    )
+    return {
+        "turn": turn,
+        "current": attempt,
+        "tokens_used": state.tokens_used + usage.total_tokens,
+        "cost_usd": state.cost_usd + (completion.cost_usd or 0.0),
+    }
 
 
 async def check(state: RunState, runtime: Runtime[RunContext]) -> Update:
     """Extract the module from the reply and run the fast static checks."""
     assert state.current is not None
-    extraction = extract_candidate_code(state.current.reply, state.target,
-                                        truncated=state.current.finish_reason == "length")
+    extraction = extract_candidate_code(
+        state.current.reply, state.target, truncated=state.current.finish_reason == "length"
+    )
     diagnostics = list(extraction.diagnostics)
     if extraction.code is not None and not any(d.is_error for d in diagnostics):
         diagnostics += check_candidate_source(extraction.code, state.target)
     if diagnostics:
-        runtime.context.trace.emit(TraceKind.DIAGNOSTICS, "check", turn=state.turn,
-                                   diagnostics=[d.model_dump(mode="json") for d in diagnostics])
+        runtime.context.trace.emit(
+            TraceKind.DIAGNOSTICS,
+            "check",
+            turn=state.turn,
+            diagnostics=[d.model_dump(mode="json") for d in diagnostics],
+        )
     return {"current": state.current.model_copy(update={"code": extraction.code, "diagnostics": diagnostics})}
 
 
@@ -107,9 +156,17 @@ async def compile_kernel(state: RunState, runtime: Runtime[RunContext]) -> Updat
     assert state.current is not None and state.current.code is not None
     candidate = Candidate(target=state.target, source=state.current.code, turn=state.turn)
     result = await compile_candidate(candidate, ctx.settings, arch=state.arch, cache_dir=ctx.kernel_cache)
-    ctx.trace.emit(TraceKind.COMPILED, "compile", turn=state.turn, duration_s=result.duration_s, ok=result.ok,
-                   toolchain=result.toolchain, toolchain_missing=result.toolchain_missing,
-                   diagnostics=[d.model_dump(mode="json") for d in result.diagnostics], log=result.log[-4000:])
+    ctx.trace.emit(
+        TraceKind.COMPILED,
+        "compile",
+        turn=state.turn,
+        duration_s=result.duration_s,
+        ok=result.ok,
+        toolchain=result.toolchain,
+        toolchain_missing=result.toolchain_missing,
+        diagnostics=[d.model_dump(mode="json") for d in result.diagnostics],
+        log=result.log[-4000:],
+    )
     diagnostics = [*state.current.diagnostics, *result.diagnostics]
     return {"current": state.current.model_copy(update={"compile": result, "diagnostics": diagnostics})}
 
@@ -119,15 +176,33 @@ async def verify(state: RunState, runtime: Runtime[RunContext]) -> Update:
     ctx = runtime.context
     assert state.current is not None and state.current.code is not None
     candidate = Candidate(target=state.target, source=state.current.code, turn=state.turn)
-    verdict = await verify_candidate(state.problem, candidate, settings=ctx.settings, executor=ctx.executor,
-                                     options=ctx.verify_options, kernel_cache=ctx.kernel_cache)
-    ctx.trace.emit(TraceKind.VERDICT, "verify", turn=state.turn, duration_s=verdict.duration_s,
-                   **verdict.model_dump(mode="json"))
+    verdict = await verify_candidate(
+        state.problem,
+        candidate,
+        settings=ctx.settings,
+        executor=ctx.executor,
+        options=ctx.verify_options,
+        kernel_cache=ctx.kernel_cache,
+    )
+    ctx.trace.emit(
+        TraceKind.VERDICT,
+        "verify",
+        turn=state.turn,
+        duration_s=verdict.duration_s,
+        **verdict.model_dump(mode="json", exclude={"duration_s"}),
+    )
     return {"current": state.current.model_copy(update={"verdict": verdict})}
 
 
-_MISMATCH_LIKE = {Outcome.RUNTIME_ERROR, Outcome.TIMEOUT, Outcome.WRONG_SHAPE, Outcome.WRONG_DTYPE,
-                  Outcome.MISMATCH, Outcome.HACK_SUSPECTED, Outcome.QUARANTINED}
+_MISMATCH_LIKE = {
+    Outcome.RUNTIME_ERROR,
+    Outcome.TIMEOUT,
+    Outcome.WRONG_SHAPE,
+    Outcome.WRONG_DTYPE,
+    Outcome.MISMATCH,
+    Outcome.HACK_SUSPECTED,
+    Outcome.QUARANTINED,
+}
 
 
 async def assess(state: RunState, runtime: Runtime[RunContext]) -> Update:
@@ -157,11 +232,19 @@ async def record(state: RunState, runtime: Runtime[RunContext]) -> Update:
     if status == RunStatus.RUNNING:
         status, reason = _final_status(state, runtime.context)
     runtime.context.trace.emit(
-        TraceKind.RUN_FINISHED, "record", turn=state.turn, status=status.value, reason=reason,
-        best_turn=best.turn if best else None, best_outcome=best.outcome.value if best else None,
+        TraceKind.RUN_FINISHED,
+        "record",
+        turn=state.turn,
+        status=status.value,
+        reason=reason,
+        best_turn=best.turn if best else None,
+        best_outcome=best.outcome.value if best else None,
         speedup_vs_eager=best.verdict.speedup_vs_eager if best and best.verdict else None,
-        tokens_used=state.tokens_used, cost_usd=state.cost_usd, turns=state.turn,
-        wall_s=time.time() - state.started_at)
+        tokens_used=state.tokens_used,
+        cost_usd=state.cost_usd,
+        turns=state.turn,
+        wall_s=time.time() - state.started_at,
+    )
     return {"status": status, "stop_reason": reason}
 
 

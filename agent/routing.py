@@ -11,8 +11,13 @@ from agent.context import Budgets, RunContext
 from agent.state import RunState, RunStatus
 from kernelwright.domain import Outcome
 
-__all__ = ["budget_exhausted", "route_after_assess", "route_after_check", "route_after_compile",
-           "route_after_propose"]
+__all__ = [
+    "budget_exhausted",
+    "route_after_assess",
+    "route_after_check",
+    "route_after_compile",
+    "route_after_propose",
+]
 
 _FINAL_OUTCOMES = {Outcome.TOOLCHAIN_MISSING, Outcome.NO_GPU, Outcome.INFRASTRUCTURE}
 
@@ -43,14 +48,19 @@ def route_after_check(state: RunState) -> Literal["compile", "assess"]:
 
 def route_after_compile(state: RunState) -> Literal["verify", "assess"]:
     current = state.current
-    return "verify" if current is not None and current.compile is not None and current.compile.ok else "assess"
+    return (
+        "verify" if current is not None and current.compile is not None and current.compile.ok else "assess"
+    )
 
 
 def route_after_assess(state: RunState, runtime: Runtime[RunContext]) -> Literal["retrieve", "record"]:
     last = state.attempts[-1]
     if last.outcome in _FINAL_OUTCOMES:
         return "record"
-    if last.outcome == Outcome.CORRECT and state.optimize_rounds_done >= runtime.context.budgets.optimize_rounds:
+    if (
+        last.outcome == Outcome.CORRECT
+        and state.optimize_rounds_done >= runtime.context.budgets.optimize_rounds
+    ):
         return "record"
     if last.outcome == Outcome.CORRECT and last.verdict is not None and last.verdict.speedup_vs_eager is None:
         return "record"  # nothing to optimise against without timings (e.g. CPU interpreter)

@@ -59,8 +59,9 @@ async def run_generation(
         raise UserError("resuming needs the run id of an earlier run")
     settings.ensure_dirs()
     run_id = run_id or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    trace = TraceWriter(settings.traces_dir / f"{run_id}.jsonl", run_id, replay=provider.is_replay,
-                        listeners=listeners)
+    trace = TraceWriter(
+        settings.traces_dir / f"{run_id}.jsonl", run_id, replay=provider.is_replay, listeners=listeners
+    )
     budgets = request.budgets if request else Budgets.from_settings(settings)
     context = RunContext(
         settings=settings,
@@ -81,13 +82,28 @@ async def run_generation(
             snapshot = await graph.aget_state(config)
             if not snapshot.values:
                 raise UserError(f"no checkpoint for run {run_id!r} in {settings.checkpoint_db}")
-            trace.emit(TraceKind.RUN_STARTED, "resume", resumed=True, provider=provider.name, model=provider.model)
+            trace.emit(
+                TraceKind.RUN_STARTED, "resume", resumed=True, provider=provider.name, model=provider.model
+            )
             final = await graph.ainvoke(None, config, context=context)
         else:
-            state = RunState(run_id=run_id, problem=request.problem, target=request.target, arch=request.arch,
-                             notes=list(request.notes), started_at=time.time())
-            trace.emit(TraceKind.RUN_STARTED, "start", problem=request.problem.key, target=request.target.value,
-                       provider=provider.name, model=provider.model, replay=provider.is_replay,
-                       budgets=budgets.__dict__)
+            state = RunState(
+                run_id=run_id,
+                problem=request.problem,
+                target=request.target,
+                arch=request.arch,
+                notes=list(request.notes),
+                started_at=time.time(),
+            )
+            trace.emit(
+                TraceKind.RUN_STARTED,
+                "start",
+                problem=request.problem.key,
+                target=request.target.value,
+                provider=provider.name,
+                model=provider.model,
+                replay=provider.is_replay,
+                budgets=budgets.__dict__,
+            )
             final = await graph.ainvoke(state, config, context=context)
     return RunResult(run_id=run_id, state=RunState.model_validate(final), trace_path=trace.path)

@@ -18,17 +18,27 @@ TraceListener = Callable[[TraceEvent], None]
 
 
 class TraceWriter:
-    def __init__(self, path: Path, run_id: str, *, replay: bool, listeners: tuple[TraceListener, ...] = ()) -> None:
+    def __init__(
+        self, path: Path, run_id: str, *, replay: bool, listeners: tuple[TraceListener, ...] = ()
+    ) -> None:
         self.path = path
         self.run_id = run_id
         self.replay = replay
         self._listeners = listeners
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    def emit(self, kind: TraceKind, node: str, *, turn: int = 0, duration_s: float | None = None,
-             **data: Any) -> TraceEvent:
-        event = TraceEvent(run_id=self.run_id, kind=kind, node=node, turn=turn, duration_s=duration_s,
-                           replay=self.replay, data=data)
+    def emit(
+        self, kind: TraceKind, node: str, *, turn: int = 0, duration_s: float | None = None, **data: Any
+    ) -> TraceEvent:
+        event = TraceEvent(
+            run_id=self.run_id,
+            kind=kind,
+            node=node,
+            turn=turn,
+            duration_s=duration_s,
+            replay=self.replay,
+            data=data,
+        )
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(event.model_dump_json() + "\n")
         for listener in self._listeners:

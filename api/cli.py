@@ -19,8 +19,11 @@ from kernelwright.settings import Settings
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="LLM agents that write GPU kernels, "
-                  "prove them correct and make them fast.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="LLM agents that write GPU kernels, prove them correct and make them fast.",
+)
 problems_app = typer.Typer(no_args_is_help=True, help="List and inspect problems.")
 trace_app = typer.Typer(no_args_is_help=True, help="Read run traces.")
 app.add_typer(problems_app, name="problems")
@@ -46,12 +49,18 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 @app.command()
 def generate(
-    problem: Annotated[str, typer.Argument(help="a problem .py file, or SOURCE#KEY (e.g. kernelbench.jsonl#L1/19)")],
+    problem: Annotated[
+        str, typer.Argument(help="a problem .py file, or SOURCE#KEY (e.g. kernelbench.jsonl#L1/19)")
+    ],
     target: TargetOpt = Target.TRITON,
     provider: Annotated[str | None, typer.Option(help="openai, groq or scripted")] = None,
     model: Annotated[str | None, typer.Option(help="model name at the provider")] = None,
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL (vLLM, Ollama...)")] = None,
-    transcript: Annotated[Path | None, typer.Option(help="replay this transcript (scripted provider)")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible server URL (vLLM, Ollama...)")
+    ] = None,
+    transcript: Annotated[
+        Path | None, typer.Option(help="replay this transcript (scripted provider)")
+    ] = None,
     max_turns: Annotated[int | None, typer.Option(help="turn budget")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="token budget")] = None,
     max_cost: Annotated[float | None, typer.Option(help="cost budget in USD")] = None,
@@ -78,15 +87,29 @@ def generate(
         if base_url:
             kwargs["base_url"] = base_url
         llm = make_provider(name, model or settings.model, settings, **kwargs)
-        budgets = Budgets.from_settings(settings, max_turns=max_turns, max_tokens=max_tokens,
-                                        max_cost_usd=max_cost, max_wall_s=max_wall,
-                                        optimize_rounds=optimize_rounds)
-        request = None if resume else GenerationRequest(
-            problem=find_problem(problem), target=target, arch=arch or settings.gpu_arch,
-            notes=tuple(note or ()), budgets=budgets)
+        budgets = Budgets.from_settings(
+            settings,
+            max_turns=max_turns,
+            max_tokens=max_tokens,
+            max_cost_usd=max_cost,
+            max_wall_s=max_wall,
+            optimize_rounds=optimize_rounds,
+        )
+        request = (
+            None
+            if resume
+            else GenerationRequest(
+                problem=find_problem(problem),
+                target=target,
+                arch=arch or settings.gpu_arch,
+                notes=tuple(note or ()),
+                budgets=budgets,
+            )
+        )
         listeners = (ProgressPrinter(console),) if fmt == "text" else ()
-        result = asyncio.run(run_generation(request, settings=settings, provider=llm, listeners=listeners,
-                                            run_id=resume))
+        result = asyncio.run(
+            run_generation(request, settings=settings, provider=llm, listeners=listeners, run_id=resume)
+        )
     except KernelwrightError as exc:
         raise _fail(str(exc), 2 if isinstance(exc, UserError) else 1) from exc
     state = result.state
@@ -94,21 +117,33 @@ def generate(
     if output and best and best.code:
         output.write_text(best.code, encoding="utf-8")
     summary = {
-        "run_id": result.run_id, "status": state.status.value, "reason": state.stop_reason,
-        "turns": state.turn, "tokens_used": state.tokens_used, "cost_usd": state.cost_usd,
-        "replay": llm.is_replay, "trace": str(result.trace_path),
-        "best": None if best is None else {
-            "turn": best.turn, "outcome": best.outcome.value,
+        "run_id": result.run_id,
+        "status": state.status.value,
+        "reason": state.stop_reason,
+        "turns": state.turn,
+        "tokens_used": state.tokens_used,
+        "cost_usd": state.cost_usd,
+        "replay": llm.is_replay,
+        "trace": str(result.trace_path),
+        "best": None
+        if best is None
+        else {
+            "turn": best.turn,
+            "outcome": best.outcome.value,
             "speedup_vs_eager": best.verdict.speedup_vs_eager if best.verdict else None,
-            "device": best.verdict.device if best.verdict else None, "code": best.code},
+            "device": best.verdict.device if best.verdict else None,
+            "code": best.code,
+        },
     }
     if fmt == "json":
         out.print_json(json.dumps(summary))
     else:
         console.print(f"trace: {result.trace_path}")
         if best and best.code:
-            console.print(f"best kernel (turn {best.turn}, {best.outcome.value})"
-                          + (f" written to {output}" if output else ":"))
+            console.print(
+                f"best kernel (turn {best.turn}, {best.outcome.value})"
+                + (f" written to {output}" if output else ":")
+            )
             if not output:
                 out.print(best.code)
     raise typer.Exit(0 if state.status.value in ("succeeded", "compiled_unverified") else 1)
@@ -116,7 +151,9 @@ def generate(
 
 @app.command("eval")
 def evaluate(
-    problem: Annotated[Path, typer.Argument(help="problem .py file (defines Model, get_inputs, get_init_inputs)")],
+    problem: Annotated[
+        Path, typer.Argument(help="problem .py file (defines Model, get_inputs, get_init_inputs)")
+    ],
     kernel: Annotated[Path, typer.Argument(help="candidate .py file (defines ModelNew)")],
     target: TargetOpt = Target.TRITON,
     arch: Annotated[str | None, typer.Option(help="GPU architecture, e.g. sm_90")] = None,
@@ -140,18 +177,29 @@ def evaluate(
         loaded = Problem.from_file(problem)
         candidate = Candidate(target=target, source=kernel.read_text(encoding="utf-8"))
         base = VerifyOptions.from_settings(settings)
-        options = VerifyOptions(draws or base.draws, trials if trials is not None else base.timing_trials,
-                                base.timing_warmup, base.timeout_s, base.device)
+        options = VerifyOptions(
+            draws or base.draws,
+            trials if trials is not None else base.timing_trials,
+            base.timing_warmup,
+            base.timeout_s,
+            base.device,
+        )
         settings.ensure_dirs()
-        compiled, verdict = asyncio.run(evaluate_candidate(loaded, candidate, settings=settings,
-                                                           executor=LocalExecutor(), options=options, arch=arch))
+        compiled, verdict = asyncio.run(
+            evaluate_candidate(
+                loaded, candidate, settings=settings, executor=LocalExecutor(), options=options, arch=arch
+            )
+        )
     except UserError as exc:
         raise _fail(str(exc), 2) from exc
     except KernelwrightError as exc:
         raise _fail(str(exc), 1) from exc
     payload = verdict.model_dump(mode="json")
-    payload["compile"] = None if compiled is None else {
-        "ok": compiled.ok, "toolchain": compiled.toolchain, "duration_s": compiled.duration_s}
+    payload["compile"] = (
+        None
+        if compiled is None
+        else {"ok": compiled.ok, "toolchain": compiled.toolchain, "duration_s": compiled.duration_s}
+    )
     if fmt == "json":
         out.print_json(json.dumps(payload))
     else:
@@ -160,7 +208,9 @@ def evaluate(
         for diag in verdict.diagnostics:
             out.print(diag.render(), markup=False)
         for draw in verdict.draws:
-            out.print(f"  draw {draw.draw}: max abs {draw.max_abs_error:.3g}, mean abs {draw.mean_abs_error:.3g}")
+            out.print(
+                f"  draw {draw.draw}: max abs {draw.max_abs_error:.3g}, mean abs {draw.mean_abs_error:.3g}"
+            )
         if verdict.speedup_vs_eager is not None:
             out.print(f"  speedup vs eager: {verdict.speedup_vs_eager:.3f}x on {verdict.device}")
     raise typer.Exit(0 if verdict.outcome == Outcome.CORRECT else 1)
@@ -168,7 +218,9 @@ def evaluate(
 
 @problems_app.command("list")
 def problems_list(
-    source: Annotated[Path, typer.Argument(help="a .py file, a KernelBench checkout or folder, .jsonl or .parquet")],
+    source: Annotated[
+        Path, typer.Argument(help="a .py file, a KernelBench checkout or folder, .jsonl or .parquet")
+    ],
     level: Annotated[int | None, typer.Option(help="only this level")] = None,
     fmt: FormatOpt = "text",
 ) -> None:
@@ -180,8 +232,20 @@ def problems_list(
     except KernelwrightError as exc:
         raise _fail(str(exc), 2) from exc
     if fmt == "json":
-        out.print_json(json.dumps([{"key": p.key, "name": p.name, "level": p.level, "problem_id": p.problem_id,
-                                    "origin": p.origin} for p in problems]))
+        out.print_json(
+            json.dumps(
+                [
+                    {
+                        "key": p.key,
+                        "name": p.name,
+                        "level": p.level,
+                        "problem_id": p.problem_id,
+                        "origin": p.origin,
+                    }
+                    for p in problems
+                ]
+            )
+        )
         return
     table = Table("key", "name", "level", "id")
     for p in problems:
@@ -217,5 +281,7 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        console.print("interrupted; `kernelwright generate --resume RUN_ID` continues a run from its checkpoint")
+        console.print(
+            "interrupted; `kernelwright generate --resume RUN_ID` continues a run from its checkpoint"
+        )
         sys.exit(130)

@@ -21,10 +21,16 @@ class ProgressPrinter:
         data, turn = event.data, f"[dim]turn {event.turn}[/]"
         match event.kind:
             case TraceKind.RUN_STARTED:
-                replay = " [magenta](replay of a recorded transcript: no model is called)[/]" if event.replay else ""
+                replay = (
+                    " [magenta](replay of a recorded transcript: no model is called)[/]"
+                    if event.replay
+                    else ""
+                )
                 what = "resuming" if data.get("resumed") else f"{data.get('problem')} → {data.get('target')}"
-                self.console.print(f"[bold]run[/] {event.run_id}: {what} with "
-                                   f"{data.get('provider')}/{data.get('model')}{replay}")
+                self.console.print(
+                    f"[bold]run[/] {event.run_id}: {what} with "
+                    f"{data.get('provider')}/{data.get('model')}{replay}"
+                )
             case TraceKind.RETRIEVED:
                 cites = ", ".join(h["citation"] for h in data.get("hits", [])[:3])
                 self.console.print(f"{turn} retrieve  {len(data.get('hits', []))} hits  [dim]{cites}[/]")
@@ -33,28 +39,37 @@ class ProgressPrinter:
             case TraceKind.REPLY:
                 cost = data.get("cost_usd")
                 money = f", ${cost:.4f}" if isinstance(cost, float) else ""
-                self.console.print(f"{turn} reply     {data.get('input_tokens')}+{data.get('output_tokens')} tokens"
-                                   f"{money}, finish={data.get('finish_reason')}")
+                self.console.print(
+                    f"{turn} reply     {data.get('input_tokens')}+{data.get('output_tokens')} tokens"
+                    f"{money}, finish={data.get('finish_reason')}"
+                )
             case TraceKind.DIAGNOSTICS:
                 for diag in data.get("diagnostics", [])[:3]:
                     self.console.print(f"{turn} check     [yellow]{diag['code']}[/]: {diag['message']}")
             case TraceKind.COMPILED:
                 status = "[green]ok[/]" if data.get("ok") else "[red]failed[/]"
-                self.console.print(f"{turn} compile   {data.get('toolchain')}: {status}"
-                                   f" ({(event.duration_s or 0) * 1000:.0f} ms)")
+                self.console.print(
+                    f"{turn} compile   {data.get('toolchain')}: {status}"
+                    f" ({(event.duration_s or 0) * 1000:.0f} ms)"
+                )
                 for diag in data.get("diagnostics", [])[:3]:
-                    self.console.print(f"             [yellow]{diag['code']}[/] line {diag.get('line')}: "
-                                       f"{diag['message']}")
+                    self.console.print(
+                        f"             [yellow]{diag['code']}[/] line {diag.get('line')}: {diag['message']}"
+                    )
             case TraceKind.VERDICT:
                 outcome = str(data.get("outcome"))
                 speed = data.get("speedup_vs_eager")
                 extra = f", {speed:.2f}x vs eager" if isinstance(speed, float) else ""
                 first = str(data.get("message", "")).splitlines()[:1]
-                self.console.print(f"{turn} verify    [{_STYLE.get(outcome, 'red')}]{outcome}[/]{extra} "
-                                   f"[dim]{first[0] if first else ''} ({event.duration_s or 0:.1f} s)[/]")
+                self.console.print(
+                    f"{turn} verify    [{_STYLE.get(outcome, 'red')}]{outcome}[/]{extra} "
+                    f"[dim]{first[0] if first else ''} ({event.duration_s or 0:.1f} s)[/]"
+                )
             case TraceKind.RUN_FINISHED:
-                self.console.print(f"[bold]done[/]: {data.get('status')} — {data.get('reason')} "
-                                   f"[dim]({data.get('turns')} turns, {data.get('tokens_used')} tokens)[/]")
+                self.console.print(
+                    f"[bold]done[/]: {data.get('status')} — {data.get('reason')} "
+                    f"[dim]({data.get('turns')} turns, {data.get('tokens_used')} tokens)[/]"
+                )
             case TraceKind.ERROR:
                 self.console.print(f"{turn} [red]error[/] {data.get('error')}")
             case _:

@@ -24,19 +24,25 @@ async def evaluate_candidate(
     """The compile result (None when static checks already failed) and the verdict."""
     static = [d for d in check_candidate_source(candidate.source, candidate.target) if d.is_error]
     if static:
-        return None, Verdict(outcome=Outcome.COMPILE_ERROR, diagnostics=static,
-                             message="; ".join(d.message for d in static))
+        return None, Verdict(
+            outcome=Outcome.COMPILE_ERROR, diagnostics=static, message="; ".join(d.message for d in static)
+        )
     cache = settings.artifacts_dir / "kernels"
     cache.mkdir(parents=True, exist_ok=True)
     compiled = await compile_candidate(candidate, settings, arch=arch, cache_dir=cache)
     if compiled.toolchain_missing:
-        return compiled, Verdict(outcome=Outcome.TOOLCHAIN_MISSING, diagnostics=compiled.diagnostics,
-                                 message="; ".join(d.message + (f" ({d.hint})" if d.hint else "")
-                                                   for d in compiled.diagnostics))
+        return compiled, Verdict(
+            outcome=Outcome.TOOLCHAIN_MISSING,
+            diagnostics=compiled.diagnostics,
+            message="; ".join(d.message + (f" ({d.hint})" if d.hint else "") for d in compiled.diagnostics),
+        )
     if not compiled.ok:
-        return compiled, Verdict(outcome=Outcome.COMPILE_ERROR, diagnostics=compiled.diagnostics,
-                                 message=f"{compiled.toolchain} rejected the kernel")
-    verdict = await verify_candidate(problem, candidate, settings=settings, executor=executor, options=options,
-                                     kernel_cache=cache)
+        return compiled, Verdict(
+            outcome=Outcome.COMPILE_ERROR,
+            diagnostics=compiled.diagnostics,
+            message=f"{compiled.toolchain} rejected the kernel",
+        )
+    verdict = await verify_candidate(
+        problem, candidate, settings=settings, executor=executor, options=options, kernel_cache=cache
+    )
     return compiled, verdict
-

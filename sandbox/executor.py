@@ -23,10 +23,26 @@ from typing import Any
 
 from kernelwright.errors import SandboxError
 
-__all__ = ["Executor", "Limits", "LocalExecutor", "ProcessSpec", "WorkerExited", "WorkerProcess", "scrubbed_env"]
+__all__ = [
+    "Executor",
+    "Limits",
+    "LocalExecutor",
+    "ProcessSpec",
+    "WorkerExited",
+    "WorkerProcess",
+    "scrubbed_env",
+]
 
-_ENV_ALLOWLIST = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "CUDA_HOME", "LD_LIBRARY_PATH",
-                  "NVIDIA_VISIBLE_DEVICES", "TRITON_PTXAS_PATH")
+_ENV_ALLOWLIST = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_HOME",
+    "LD_LIBRARY_PATH",
+    "NVIDIA_VISIBLE_DEVICES",
+    "TRITON_PTXAS_PATH",
+)
 _CLONE_NEWNET = 0x40000000
 _STDERR_TAIL = 8000
 
@@ -178,8 +194,13 @@ class LocalExecutor(Executor):
     async def spawn(self, spec: ProcessSpec) -> WorkerProcess:
         limits = spec.limits
         if limits.isolate_network and not self.network_isolation_available():
-            limits = Limits(limits.cpu_seconds, limits.address_space_bytes, limits.open_files,
-                            limits.file_size_bytes, isolate_network=False)
+            limits = Limits(
+                limits.cpu_seconds,
+                limits.address_space_bytes,
+                limits.open_files,
+                limits.file_size_bytes,
+                isolate_network=False,
+            )
         try:
             proc = await asyncio.create_subprocess_exec(
                 *spec.argv,

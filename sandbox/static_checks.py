@@ -19,7 +19,9 @@ _EXTENSION_BUILDERS = {"load_inline", "cpp_extension"}
 
 def _is_triton_jit(decorator: ast.expr) -> bool:
     node = decorator.func if isinstance(decorator, ast.Call) else decorator
-    return (isinstance(node, ast.Attribute) and node.attr == "jit") or (isinstance(node, ast.Name) and node.id == "jit")
+    return (isinstance(node, ast.Attribute) and node.attr == "jit") or (
+        isinstance(node, ast.Name) and node.id == "jit"
+    )
 
 
 def check_candidate_source(source: str, target: Target) -> list[Diagnostic]:
@@ -27,29 +29,65 @@ def check_candidate_source(source: str, target: Target) -> list[Diagnostic]:
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        return [Diagnostic(code="python.syntax", message=exc.msg or "invalid syntax", line=exc.lineno,
-                           column=exc.offset, file="candidate.py", source="check")]
+        return [
+            Diagnostic(
+                code="python.syntax",
+                message=exc.msg or "invalid syntax",
+                line=exc.lineno,
+                column=exc.offset,
+                file="candidate.py",
+                source="check",
+            )
+        ]
     found: list[Diagnostic] = []
     classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
     if not any(c.name == "ModelNew" for c in classes):
-        found.append(Diagnostic(code="check.no_model_new", message="the module defines no top-level class ModelNew",
-                                hint="define `class ModelNew(torch.nn.Module)` with the same constructor and "
-                                     "forward signature as Model", file="candidate.py", source="check"))
+        found.append(
+            Diagnostic(
+                code="check.no_model_new",
+                message="the module defines no top-level class ModelNew",
+                hint="define `class ModelNew(torch.nn.Module)` with the same constructor and "
+                "forward signature as Model",
+                file="candidate.py",
+                source="check",
+            )
+        )
     if target == Target.TRITON:
-        kernels = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)
-                   and any(_is_triton_jit(d) for d in n.decorator_list)]
+        kernels = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.FunctionDef) and any(_is_triton_jit(d) for d in n.decorator_list)
+        ]
         if not kernels:
-            found.append(Diagnostic(code="check.no_triton_kernel", file="candidate.py", source="check",
-                                    message="no @triton.jit kernel found in the module",
-                                    hint="write the computation as a @triton.jit kernel launched from forward"))
+            found.append(
+                Diagnostic(
+                    code="check.no_triton_kernel",
+                    file="candidate.py",
+                    source="check",
+                    message="no @triton.jit kernel found in the module",
+                    hint="write the computation as a @triton.jit kernel launched from forward",
+                )
+            )
     if target in (Target.PTX, Target.CUDA):
         for node in ast.walk(tree):
-            name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
+            name = (
+                node.attr
+                if isinstance(node, ast.Attribute)
+                else node.id
+                if isinstance(node, ast.Name)
+                else None
+            )
             if name in _EXTENSION_BUILDERS:
-                found.append(Diagnostic(
-                    code="check.extension_build", file="candidate.py", line=getattr(node, "lineno", None),
-                    source="check", message=f"`{name}` builds a torch extension (slow, and not this target)",
-                    hint="pass the kernel source to sandbox.runtime.load_ptx / load_cuda instead"))
+                found.append(
+                    Diagnostic(
+                        code="check.extension_build",
+                        file="candidate.py",
+                        line=getattr(node, "lineno", None),
+                        source="check",
+                        message=f"`{name}` builds a torch extension (slow, and not this target)",
+                        hint="pass the kernel source to sandbox.runtime.load_ptx / load_cuda instead",
+                    )
+                )
                 break
         _, diagnostics = find_kernel_sources(source, target)
         found.extend(diagnostics)

@@ -45,8 +45,15 @@ def _block_model_requests(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings isolated from the environment and .env, with state under a temp folder."""
-    return Settings(_env_file=None, home=tmp_path / "home", llm_backoff_base_s=0.0, timing_trials=5,
-                    timing_warmup=1, correctness_draws=3, verify_timeout_s=120)
+    return Settings(
+        _env_file=None,
+        home=tmp_path / "home",
+        llm_backoff_base_s=0.0,
+        timing_trials=5,
+        timing_warmup=1,
+        correctness_draws=3,
+        verify_timeout_s=120,
+    )
 
 
 @pytest.fixture

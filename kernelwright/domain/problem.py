@@ -143,9 +143,7 @@ def _iter_rows(path: Path) -> Iterator[tuple[Mapping[str, Any], str]]:
         try:
             import pyarrow.parquet as pq
         except ImportError as exc:
-            raise ProblemError(
-                f"reading {path} needs pyarrow: pip install 'kernelwright[parquet]'"
-            ) from exc
+            raise ProblemError(f"reading {path} needs pyarrow: pip install 'kernelwright[parquet]'") from exc
         table = pq.read_table(path)
         for number, row in enumerate(table.to_pylist(), start=1):
             yield row, f"{path}#{number}"
@@ -204,4 +202,6 @@ def find_problem(spec: str) -> Problem:
     for problem in problems:
         if wanted in (problem.key, problem.name) or key == problem.name:
             return problem
-    raise UnknownNameError(f"no problem {key!r} in {path_part}; `kernelwright problems list {path_part}` lists them")
+    raise UnknownNameError(
+        f"no problem {key!r} in {path_part}; `kernelwright problems list {path_part}` lists them"
+    )

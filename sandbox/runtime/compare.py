@@ -53,18 +53,24 @@ def compare_outputs(expected: list[torch.Tensor], actual: object) -> Comparison:
     if got is None:
         return Comparison(False, "wrong_shape", f"forward returned {type(actual).__name__}, not tensors")
     if len(got) != len(expected):
-        return Comparison(False, "wrong_shape", f"forward returned {len(got)} tensors, expected {len(expected)}")
+        return Comparison(
+            False, "wrong_shape", f"forward returned {len(got)} tensors, expected {len(expected)}"
+        )
     worst = Comparison(True, None, "ok", 0.0, 0.0, 0.0, 0.0)
     for index, (ref, out) in enumerate(zip(expected, got, strict=True)):
         label = f"output {index}" if len(expected) > 1 else "output"
         if tuple(out.shape) != tuple(ref.shape):
-            return Comparison(False, "wrong_shape", f"{label} has shape {tuple(out.shape)}, expected {tuple(ref.shape)}")
+            return Comparison(
+                False, "wrong_shape", f"{label} has shape {tuple(out.shape)}, expected {tuple(ref.shape)}"
+            )
         if out.dtype != ref.dtype:
             return Comparison(False, "wrong_dtype", f"{label} has dtype {out.dtype}, expected {ref.dtype}")
         out_c = out.detach().to("cpu")
         if out_c.is_floating_point() and not torch.isfinite(out_c).all() and torch.isfinite(ref).all():
             bad = int((~torch.isfinite(out_c)).sum())
-            return Comparison(False, "mismatch", f"{label} has {bad} NaN/Inf values where the reference has none")
+            return Comparison(
+                False, "mismatch", f"{label} has {bad} NaN/Inf values where the reference has none"
+            )
         result = _closeness(ref, out_c, label)
         if not result.passed:
             return result
@@ -76,25 +82,35 @@ def _closeness(ref: torch.Tensor, out: torch.Tensor, label: str) -> Comparison:
     if not ref.is_floating_point():
         equal = torch.equal(ref, out)
         mismatched = int((ref != out).sum())
-        return Comparison(equal, None if equal else "mismatch", "ok" if equal else f"{label}: {mismatched} elements differ")
+        return Comparison(
+            equal, None if equal else "mismatch", "ok" if equal else f"{label}: {mismatched} elements differ"
+        )
     atol, rtol, max_rel_l2 = TOLERANCES.get(ref.dtype, (1e-2, 1e-2, 2e-3))
     ref64, out64 = ref.double(), out.double()
     diff = (out64 - ref64).abs()
     finite = torch.isfinite(ref64)
     diff = torch.where(finite, diff, torch.zeros_like(diff))
-    same_nonfinite = torch.where(finite, torch.ones_like(diff, dtype=torch.bool), (ref64 == out64) | (ref64.isnan() & out64.isnan()))
+    same_nonfinite = torch.where(
+        finite, torch.ones_like(diff, dtype=torch.bool), (ref64 == out64) | (ref64.isnan() & out64.isnan())
+    )
     max_abs = float(diff.max()) if diff.numel() else 0.0
     mean_abs = float(diff.mean()) if diff.numel() else 0.0
     rel = diff / ref64.abs().clamp_min(1e-12)
     max_rel = float(rel.max()) if rel.numel() else 0.0
     ref_norm = float(torch.linalg.vector_norm(torch.where(finite, ref64, torch.zeros_like(ref64))))
     rel_l2 = float(torch.linalg.vector_norm(diff)) / ref_norm if ref_norm > 0 else max_abs
-    elementwise = bool((diff <= atol + rtol * ref64.abs().nan_to_num(0.0)).all()) and bool(same_nonfinite.all())
+    elementwise = bool((diff <= atol + rtol * ref64.abs().nan_to_num(0.0)).all()) and bool(
+        same_nonfinite.all()
+    )
     within = elementwise and rel_l2 <= max_rel_l2
-    message = "ok" if within else (
-        f"{label} differs from the reference: max abs error {max_abs:.3g}, mean {mean_abs:.3g}, "
-        f"relative L2 error {rel_l2:.3g} (tolerance atol={atol:g}, rtol={rtol:g}, "
-        f"relative L2 at most {max_rel_l2:g})"
+    message = (
+        "ok"
+        if within
+        else (
+            f"{label} differs from the reference: max abs error {max_abs:.3g}, mean {mean_abs:.3g}, "
+            f"relative L2 error {rel_l2:.3g} (tolerance atol={atol:g}, rtol={rtol:g}, "
+            f"relative L2 at most {max_rel_l2:g})"
+        )
     )
     return Comparison(within, None if within else "mismatch", message, max_abs, mean_abs, max_rel, rel_l2)
 

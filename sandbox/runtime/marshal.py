@@ -107,6 +107,9 @@ def marshal_arg(index: int, value: object) -> CArg:
         return ctypes.c_void_p(value.data_ptr())
     if isinstance(value, ctypes._SimpleCData):
         return value
+    numpy_arg = _numpy_scalar(value)  # before int/float: numpy.float64 subclasses float
+    if numpy_arg is not None:
+        return numpy_arg
     if isinstance(value, bool | int):
         number = int(value)
         if not INT32_MIN <= number <= INT32_MAX:
@@ -118,9 +121,6 @@ def marshal_arg(index: int, value: object) -> CArg:
         return ctypes.c_int(number)
     if isinstance(value, float):
         return ctypes.c_float(value)
-    numpy_arg = _numpy_scalar(value)
-    if numpy_arg is not None:
-        return numpy_arg
     raise TypeError(
         f"argument {index} has unsupported type {type(value).__name__}: pass CUDA tensors, Python "
         "int (int32) / float (float32), or a ctypes scalar such as ctypes.c_int64(...), "

@@ -40,8 +40,8 @@ def time_cuda(fn: Callable[[], object], *, trials: int, warmup: int, device: tor
     times: list[float] = []
     for _ in range(trials):
         flush.zero_()
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
+        start = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+        end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
         start.record()
         fn()
         torch.cuda.synchronize(device)

@@ -13,7 +13,8 @@ Messages (one JSON object per line, see `protocol.py`):
                          "exchange": dir, "timing": {"trials": n, "warmup": n} | null}
   reference → service:  {"event": "ready", "device": str, "draws": n, "gpu": bool}
   service → reference:  {"cmd": "judge"}          (after the candidate finished)
-  reference → service:  {"event": "verdict", "outcome": str, "message": str, "draws": [...], "eager_timing": ...}
+  reference → service:  {"event": "verdict", "outcome": str, "message": str, "draws": [...],
+                         "eager_timing": ...}
   service → candidate:  {"candidate": path, "exchange": dir, "timing": {...} | null}
   candidate → service:  {"event": "done", "timing": ... | null} or {"event": "error", "outcome": str, ...}
 Any message may instead be {"event": "error", "outcome": ..., "message": ..., "traceback": ...}.
@@ -101,13 +102,17 @@ def run_reference(channel: Channel) -> int:
                 inputs = [_to_device(x, device) for x in problem.get_inputs()]
                 outputs = flatten_outputs(model(*[_clone(x) for x in inputs]))
                 if outputs is None:
-                    return _error(channel, "infrastructure", "the reference Model.forward did not return tensors")
+                    return _error(
+                        channel, "infrastructure", "the reference Model.forward did not return tensors"
+                    )
                 draws_inputs.append([_to_device(x, "cpu") for x in inputs])
                 expected.append([t.detach().to("cpu") for t in outputs])
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
         return _error(channel, "infrastructure", f"the reference problem failed to run: {exc!r}", exc)
     state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
-    torch.save({"init_inputs": init_inputs, "draws": draws_inputs, "state_dict": state}, exchange / INPUTS_FILE)
+    torch.save(
+        {"init_inputs": init_inputs, "draws": draws_inputs, "state_dict": state}, exchange / INPUTS_FILE
+    )
     channel.send(event="ready", device=_device_name(device), draws=len(expected), gpu=device.type == "cuda")
 
     command = channel.receive()
@@ -118,11 +123,15 @@ def run_reference(channel: Channel) -> int:
     if timing and device.type == "cuda":
         inputs0 = [_to_device(x, device) for x in draws_inputs[0]]
         with torch.no_grad():
-            eager = time_cuda(lambda: model(*inputs0), trials=int(timing["trials"]),
-                              warmup=int(timing["warmup"]), device=device).as_dict()
+            eager = time_cuda(
+                lambda: model(*inputs0),
+                trials=int(timing["trials"]),
+                warmup=int(timing["warmup"]),
+                device=device,
+            ).as_dict()
     try:
         produced = torch.load(exchange / OUTPUTS_FILE, weights_only=True, map_location="cpu")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
         return _error(channel, "runtime_error", f"the candidate's outputs could not be read: {exc!r}")
     report = _judge(expected, produced, compare_outputs)
     channel.send(event="verdict", eager_timing=eager, **report)
@@ -132,29 +141,54 @@ def run_reference(channel: Channel) -> int:
 def _judge(expected: list[list[Any]], produced: Any, compare: Any) -> dict[str, Any]:
     """Classify the candidate's outputs for every draw, its determinism re-run and its side effects."""
     if not isinstance(produced, dict) or not isinstance(produced.get("outputs"), list):
-        return {"outcome": "runtime_error", "message": "the candidate worker wrote malformed outputs", "draws": []}
+        return {
+            "outcome": "runtime_error",
+            "message": "the candidate worker wrote malformed outputs",
+            "draws": [],
+        }
     outputs = produced["outputs"]
     if len(outputs) != len(expected):
-        return {"outcome": "runtime_error", "message": f"{len(outputs)} outputs for {len(expected)} draws", "draws": []}
+        return {
+            "outcome": "runtime_error",
+            "message": f"{len(outputs)} outputs for {len(expected)} draws",
+            "draws": [],
+        }
     draws: list[dict[str, Any]] = []
     failure: tuple[str, str] | None = None
     for index, (ref, out) in enumerate(zip(expected, outputs, strict=True)):
         result = compare(ref, out)
-        draws.append({"draw": index, "passed": result.passed, "max_abs_error": result.max_abs_error,
-                      "mean_abs_error": result.mean_abs_error, "max_rel_error": result.max_rel_error,
-                      "rel_l2_error": result.rel_l2_error})
+        draws.append(
+            {
+                "draw": index,
+                "passed": result.passed,
+                "max_abs_error": result.max_abs_error,
+                "mean_abs_error": result.mean_abs_error,
+                "max_rel_error": result.max_rel_error,
+                "rel_l2_error": result.rel_l2_error,
+            }
+        )
         if not result.passed and failure is None:
             failure = (str(result.kind), f"draw {index}: {result.message}")
     if failure is None and produced.get("rerun") is not None:
         again = compare(expected[0], produced["rerun"])
         if not again.passed:
-            failure = ("mismatch", f"not deterministic: a second run on draw 0 gave other results ({again.message})")
+            failure = (
+                "mismatch",
+                f"not deterministic: a second run on draw 0 gave other results ({again.message})",
+            )
     if failure is None and produced.get("mutated_inputs"):
         failure = ("mismatch", f"the candidate modified its inputs in draw(s) {produced['mutated_inputs']}")
     if failure is None and produced.get("aliased_outputs"):
-        failure = ("hack_suspected", f"outputs share memory with inputs or each other in draw(s) {produced['aliased_outputs']}")
+        failure = (
+            "hack_suspected",
+            f"outputs share memory with inputs or each other in draw(s) {produced['aliased_outputs']}",
+        )
     if failure is None:
-        return {"outcome": "correct", "message": f"matches the reference on {len(expected)} fresh draws", "draws": draws}
+        return {
+            "outcome": "correct",
+            "message": f"matches the reference on {len(expected)} fresh draws",
+            "draws": draws,
+        }
     return {"outcome": failure[0], "message": failure[1], "draws": draws}
 
 
@@ -190,7 +224,7 @@ def run_candidate(channel: Channel) -> int:
         shared = {k: v for k, v in bundle["state_dict"].items() if k in own and own[k].shape == v.shape}
         if shared:
             model.load_state_dict(shared, strict=False)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
         return _error(channel, _classify(exc), f"building ModelNew failed: {exc!r}", exc)
     outputs: list[Any] = []
     mutated: list[int] = []
@@ -207,22 +241,31 @@ def run_candidate(channel: Channel) -> int:
                 flat = flatten_outputs(result)
                 if flat is not None and _aliases(flat, given):
                     aliased.append(index)
-                if any(isinstance(a, torch.Tensor) and not torch.equal(a, b) for a, b in zip(given, pristine, strict=True)):
+                if any(
+                    isinstance(a, torch.Tensor) and not torch.equal(a, b)
+                    for a, b in zip(given, pristine, strict=True)
+                ):
                     mutated.append(index)
                 outputs.append([t.detach().to("cpu").clone() for t in flat] if flat is not None else result)
             rerun_out = flatten_outputs(model(*_clone([_to_device(x, device) for x in bundle["draws"][0]])))
             rerun = [t.detach().to("cpu").clone() for t in rerun_out] if rerun_out is not None else None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
         return _error(channel, _classify(exc), f"ModelNew.forward failed: {exc!r}", exc)
-    torch.save({"outputs": outputs, "rerun": rerun, "mutated_inputs": mutated, "aliased_outputs": aliased},
-               exchange / OUTPUTS_FILE)
+    torch.save(
+        {"outputs": outputs, "rerun": rerun, "mutated_inputs": mutated, "aliased_outputs": aliased},
+        exchange / OUTPUTS_FILE,
+    )
     timing = job.get("timing")
     result_timing = None
     if timing and device.type == "cuda":
         inputs0 = [_to_device(x, device) for x in bundle["draws"][0]]
         with torch.no_grad():
-            result_timing = time_cuda(lambda: model(*inputs0), trials=int(timing["trials"]),
-                                      warmup=int(timing["warmup"]), device=device).as_dict()
+            result_timing = time_cuda(
+                lambda: model(*inputs0),
+                trials=int(timing["trials"]),
+                warmup=int(timing["warmup"]),
+                device=device,
+            ).as_dict()
     channel.send(event="done", timing=result_timing, device=_device_name(device))
     return 0
 
@@ -243,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         return _error(channel, "infrastructure", f"usage: worker {{{'|'.join(roles)}}}")
     try:
         return roles[args[0]](channel)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
         return _error(channel, "infrastructure", f"worker failure: {exc!r}", exc)
 
 

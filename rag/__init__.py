@@ -1,0 +1,1 @@
+"""Retrieval: find guide and manual excerpts, with citations, to put in front of the model."""
