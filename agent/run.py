@@ -16,12 +16,15 @@ from agent.state import RunState
 from agent.trace import TraceListener, TraceWriter
 from kernelwright.domain import Problem, Target, TraceKind
 from kernelwright.errors import UserError
+from kernelwright.logs import get_logger
 from kernelwright.settings import Settings
 from rag.retriever import Retriever, builtin_retriever
 from sandbox.executor import Executor, LocalExecutor
 from sandbox.verify import VerifyOptions
 
 __all__ = ["GenerationRequest", "RunResult", "run_generation"]
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -106,4 +109,13 @@ async def run_generation(
                 budgets=budgets.__dict__,
             )
             final = await graph.ainvoke(state, config, context=context)
-    return RunResult(run_id=run_id, state=RunState.model_validate(final), trace_path=trace.path)
+    result = RunResult(run_id=run_id, state=RunState.model_validate(final), trace_path=trace.path)
+    log.info(
+        "run finished",
+        run_id=run_id,
+        status=result.state.status.value,
+        turns=result.state.turn,
+        tokens=result.state.tokens_used,
+        trace=str(trace.path),
+    )
+    return result

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     worker_python: str | None = Field(default=None, description="Python interpreter of the worker processes")
 
     # Logging
-    log_level: str = "INFO"
+    log_level: str = "WARNING"
     log_format: Literal["console", "json"] = "console"
 
     @property

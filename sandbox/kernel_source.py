@@ -409,10 +409,13 @@ def _check_names(tree: ast.Module, sources: list[KernelSource], filename: str) -
     """Warn about get_function names that no extracted source defines, and mangled CUDA kernels."""
     found: list[Diagnostic] = []
     defined: set[str] = set()
+    warned: set[str] = set()
     for source in sources:
         pattern = _PTX_ENTRY if source.kind == "ptx" else _CUDA_GLOBAL
         defined.update(pattern.findall(source.text))
-        if source.kind == "cuda" and "__global__" in source.text and 'extern "C"' not in source.text:
+        mangled = "__global__" in source.text and 'extern "C"' not in source.text
+        if source.kind == "cuda" and mangled and source.text not in warned:
+            warned.add(source.text)
             found.append(
                 _diag(
                     "check.cuda_not_extern_c",

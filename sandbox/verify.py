@@ -20,6 +20,7 @@ from typing import Any
 import sandbox
 from kernelwright.domain import Candidate, DrawError, Outcome, Problem, Timing, Verdict
 from kernelwright.errors import SandboxError
+from kernelwright.logs import get_logger
 from kernelwright.settings import Settings
 from sandbox.executor import Executor, Limits, ProcessSpec, WorkerExited, WorkerProcess, scrubbed_env
 from sandbox.toolchains import detect_gpu_arch
@@ -27,6 +28,7 @@ from sandbox.toolchains import detect_gpu_arch
 __all__ = ["VerifyOptions", "verify_candidate"]
 
 _READY_TIMEOUT_S = 600.0
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,17 @@ async def verify_candidate(
             await worker.close()
         if not opts.keep_scratch:
             shutil.rmtree(scratch, ignore_errors=True)
-    return verdict.model_copy(update={"duration_s": time.monotonic() - started})
+    elapsed = time.monotonic() - started
+    log.info(
+        "verified",
+        target=candidate.target.value,
+        problem=problem.key,
+        outcome=verdict.outcome.value,
+        device=verdict.device,
+        speedup_vs_eager=verdict.speedup_vs_eager,
+        seconds=round(elapsed, 2),
+    )
+    return verdict.model_copy(update={"duration_s": elapsed})
 
 
 async def _run(
