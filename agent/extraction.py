@@ -8,7 +8,8 @@ that tell the model what to send instead. It never raises: a reply is model outp
 one is data for the next prompt, not a crash of the run.
 
 Rules, in order:
-1. Empty or binary replies give `extract.no_code`.
+1. Empty or binary replies give `extract.no_code`. Closed `<think>...</think>` sections (reasoning
+   models put drafts there, sometimes with unclosed fences) are dropped when an answer follows.
 2. A reply cut off by the length limit (`truncated=True`) or ending inside an unclosed fence gives
    `extract.incomplete_reply`: a partial module may still parse, so it is never compiled.
 3. Among fenced blocks, the ones defining `class ModelNew` are candidates; Python-tagged or untagged
@@ -56,6 +57,7 @@ _MODEL_NEW = re.compile(r"^[ \t]*class[ \t]+ModelNew\b", re.MULTILINE)
 _MODULE_START = re.compile(r"^(?:import[ \t]|from[ \t]+[\w.]+[ \t]+import[ \t]|class[ \t]+ModelNew\b)")
 _CONSTANT_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _MAX_TRIM_TRIES = 400
+_THINKING = re.compile(r"<think(?:ing)?>.*?</think(?:ing)?>", re.DOTALL | re.IGNORECASE)
 _HINT_RESEND = "Reply with one complete ```python block that defines `class ModelNew(torch.nn.Module)`."
 
 
@@ -107,6 +109,9 @@ def _extract(reply: object, target: Target, truncated: bool) -> Extraction:
     text = reply.replace("\r\n", "\n").replace("\r", "\n")
     if _looks_binary(text):
         return _failure(0, "extract.no_code", "the reply is not readable text", _HINT_RESEND)
+    answer = _THINKING.sub("", text)
+    if answer.strip():
+        text = answer
     blocks = [b for b in _scan_blocks(text) if not (b.blank and not b.closed)]
     count = len(blocks)
     if truncated or any(not b.closed for b in blocks):

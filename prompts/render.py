@@ -224,8 +224,10 @@ def _normalise_arch(arch: str | None) -> str | None:
     return f"sm_{number}{suffix}"
 
 
-def _fenced(text: str, language: str = "") -> str:
-    """`text` in a Markdown fence longer than any backtick run inside it, so embedded fences survive."""
+def _fenced(value: object, language: str = "") -> str:
+    """`value` in a Markdown fence longer than any backtick run inside it, so embedded fences survive.
+    (`str()` first: on a StrictUndefined it raises, as a missing variable should.)"""
+    text = str(value)
     longest = max((len(run) for run in re.findall(r"`{3,}", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{language}\n{text}\n{fence}"
@@ -276,7 +278,7 @@ def _hit_views(hits: Sequence[Hit]) -> Iterator[_HitView]:
         yield _HitView(
             index=index,
             citation=hit.citation,
-            heading=hit.heading or "",
+            heading=(hit.heading or "").replace('"', "'"),  # it goes into a quoted attribute
             collection=hit.collection,
             text=hit.text.strip("\n"),
         )
@@ -291,7 +293,9 @@ def render_prompt(inp: PromptInput) -> RenderedPrompt:
     code = inp.previous_code
     attempts = list(inp.attempts)
     shown_attempts = attempts[-MAX_ATTEMPTS_SHOWN:]
-    diagnostics = [d.render() for d in inp.diagnostics]
+    # The verdict's own diagnostics are shown with the verdict; do not repeat them.
+    in_verdict = {d.render() for d in inp.verdict.diagnostics} if inp.verdict else set()
+    diagnostics = [text for text in (d.render() for d in inp.diagnostics) if text not in in_verdict]
     variables: dict[str, object] = {
         "step": inp.step.value,
         "target": inp.target.value,

@@ -165,7 +165,10 @@ def build_query(problem: Problem, target: Target, diagnostics: Sequence[Diagnost
         terms.extend(operations)
     else:
         terms.extend(operations)
-        terms.extend(_family_terms(operations))
+        family = _family_terms(operations)
+        if target != Target.TRITON:
+            family = [t for t in family if not t.startswith("tl.")]
+        terms.extend(family)
         terms.extend(_TARGET_TERMS[target].split())
     unique = list(dict.fromkeys(t for t in terms if t))
     return " ".join(unique[:MAX_QUERY_TERMS])

@@ -6,7 +6,8 @@ that later runs the candidate loads those cubins instead of compiling again (see
 `sandbox.runtime.kernel_cache`). Compiler messages come back as `Diagnostic`s at the candidate's
 Python lines. For `triton` there is nothing to build without a GPU, so we only check that the
 worker's Python can import triton. Compile problems of the candidate are data (`CompileResult`),
-never exceptions; a broken configuration (an invalid `gpu_arch`) raises `ConfigError`.
+never exceptions; a broken configuration (an invalid `gpu_arch`) raises `ConfigError`, an unwritable
+cache folder `SandboxError`.
 
 Tools run as asyncio subprocesses in a temporary folder, with `settings.compile_timeout_s`, so a
 compile never blocks the event loop; the blocking look-ups (`--version`, nvidia-smi) run in a thread.
@@ -16,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -27,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernelwright.domain import Candidate, CompileResult, Diagnostic, Severity, Target
-from kernelwright.errors import ConfigError
+from kernelwright.errors import ConfigError, SandboxError
 from kernelwright.settings import Settings
 from sandbox.diagnostics_parse import parse_nvcc_output, parse_ptxas_output
 from sandbox.kernel_source import CANDIDATE_FILE, KernelSource, find_kernel_sources
 from sandbox.runtime.compilers import nvcc_command, ptxas_command
-from sandbox.runtime.kernel_cache import cache_key, resolve_arch
+from sandbox.runtime.kernel_cache import cache_key, resolve_arch, store_cubin
 from sandbox.toolchains import Toolchain, detect_gpu_arch, find_nvcc, find_ptxas, install_hint
 
 __all__ = ["DEFAULT_ARCH", "compile_candidate", "resolve_target_arch", "triton_version"]
@@ -276,19 +275,10 @@ async def _compile_one(
                 )
             )
         return _Outcome(diagnostics=diagnostics, log=log)
-    _install(out_path, target)
-    return _Outcome(diagnostics=diagnostics, artifact=(artifact, str(target)), log=log)
-
-
-def _install(built: Path, target: Path) -> None:
-    """Move a built cubin into the cache atomically (copy next to it, then rename over it)."""
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        shutil.copyfile(built, staging)
-        os.replace(staging, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            staging.unlink()
+    stored = store_cubin(key, out_path.read_bytes(), cache_dir)  # atomic: workers may be reading
+    if stored is None:
+        raise SandboxError(f"cannot write the compiled kernel into the cache folder {cache_dir}")
+    return _Outcome(diagnostics=diagnostics, artifact=(artifact, str(stored)), log=log)
 
 
 async def _run(argv: Sequence[str], cwd: Path, timeout_s: float) -> tuple[int | None, str]:

@@ -30,7 +30,7 @@ _PTXAS = re.compile(
     r"^ptxas(?:\s+(?P<file>.+?),\s*line\s+(?P<line>\d+);)?\s*(?P<sev>error|warning|fatal|info)\s*:\s*(?P<msg>.*)$"
 )
 _CICC = re.compile(
-    r"^(?P<file>.+?)\((?P<line>\d+)\):\s*(?P<sev>catastrophic error|error|warning|remark)"
+    r"^(?P<file>.+?)\((?P<line>\d+)\):\s*(?P<sev>catastrophic error|error|warning|remark|note)"
     r"(?:\s*#(?P<number>[\w-]+))?:\s*(?P<msg>.*)$"
 )
 _GCC = re.compile(
@@ -102,7 +102,7 @@ def hint_for(message: str) -> str | None:
 def _severity(word: str) -> Severity:
     if word in ("warning",):
         return Severity.WARNING
-    if word in ("remark", "info"):
+    if word in ("remark", "info", "note"):
         return Severity.INFO
     return Severity.ERROR
 
@@ -275,7 +275,7 @@ def _cicc_diagnostic(
         "nvcc", match["file"], kernel_line, kernel_column, source, cu_file, filename
     )
     severity = _severity(match["sev"])
-    code = {Severity.WARNING: "nvcc.warning", Severity.INFO: "nvcc.remark"}.get(severity, "nvcc.error")
+    code = {Severity.WARNING: "nvcc.warning", Severity.INFO: "nvcc.note"}.get(severity, "nvcc.error")
     if match["number"]:
         message = f"{message} [#{match['number']}]"
     return Diagnostic(

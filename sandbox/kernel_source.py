@@ -45,6 +45,7 @@ _CONTRACT_HINT = (
     "and launch it in forward with `self.kernel(grid=..., block=..., args=(...))`"
 )
 _PTX_ENTRY = re.compile(r"\.entry\s+([A-Za-z_$][\w$]*)")
+_LAUNCH_BOUNDS = re.compile(r"__launch_bounds__\s*\([^)]*\)")
 _CUDA_GLOBAL = re.compile(r"__global__\b[^;{(]*?\b([A-Za-z_]\w*)\s*\(")
 _SIMPLE_ESCAPES = {
     "\\": "\\",
@@ -112,7 +113,7 @@ class KernelScan(NamedTuple):
         return not any(d.is_error for d in self.diagnostics)
 
 
-# One decoded character and where it came from. `newline_literal`: it is a real line break of the file.
+# One decoded character and where it came from. `literal_newline`: it is a real line break of the file.
 @dataclass(frozen=True)
 class _Char:
     line: int
@@ -196,7 +197,12 @@ class _Scanner:
             return self._call(node, depth, seen)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
             raise _Unsupported(node, "uses %-formatting, which is only known at run time")
-        raise _Unsupported(node, f"is a {type(node).__name__} expression computed at run time")
+        expression = ast.unparse(node)
+        if len(expression) > 60:
+            expression = expression[:57] + "..."
+        raise _Unsupported(
+            node, f"is `{expression}`, which is only known at run time (not a module-level string)"
+        )
 
     def _call(self, node: ast.Call, depth: int, seen: frozenset[str]) -> _Text:
         func = node.func
@@ -226,15 +232,17 @@ class _Scanner:
         chars: list[_Char] = []
         text: list[str] = []
         # Parenthesised so that tokenize ignores line breaks and indentation between implicit pieces.
-        tokens = tokenize.generate_tokens(io.StringIO("(" + segment + ")").readline)
-        for token in tokens:
-            if token.type != tokenize.STRING:
-                continue
-            line = line0 + token.start[0] - 1
-            column = token.start[1] - 1 + col0 if token.start[0] == 1 else token.start[1]
-            piece_text, piece_chars = _decode_string_token(token.string, line, column)
-            text.append(piece_text)
-            chars.extend(piece_chars)
+        try:
+            for token in tokenize.generate_tokens(io.StringIO("(" + segment + ")").readline):
+                if token.type != tokenize.STRING:
+                    continue
+                line = line0 + token.start[0] - 1
+                column = token.start[1] - 1 + col0 if token.start[0] == 1 else token.start[1]
+                piece_text, piece_chars = _decode_string_token(token.string, line, column)
+                text.append(piece_text)
+                chars.extend(piece_chars)
+        except (tokenize.TokenError, SyntaxError, ValueError):
+            text, chars = [], []
         joined = "".join(text)
         if joined != value:  # should not happen; keep the true value with coarse positions
             return _Text(value, tuple(_Char(line0, None) for _ in value))
@@ -411,8 +419,10 @@ def _check_names(tree: ast.Module, sources: list[KernelSource], filename: str) -
     defined: set[str] = set()
     warned: set[str] = set()
     for source in sources:
-        pattern = _PTX_ENTRY if source.kind == "ptx" else _CUDA_GLOBAL
-        defined.update(pattern.findall(source.text))
+        if source.kind == "ptx":
+            defined.update(_PTX_ENTRY.findall(source.text))
+        else:
+            defined.update(_CUDA_GLOBAL.findall(_LAUNCH_BOUNDS.sub(" ", source.text)))
         mangled = "__global__" in source.text and 'extern "C"' not in source.text
         if source.kind == "cuda" and mangled and source.text not in warned:
             warned.add(source.text)

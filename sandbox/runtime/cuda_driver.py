@@ -258,12 +258,16 @@ class Driver:
         shared_mem: int,
         stream: int,
         args: Sequence[ctypes._SimpleCData[Any]],
-        detail: str = "",
     ) -> None:
         """`cuLaunchKernel` with each argument passed by address (the driver copies them at launch)."""
-        pointers = (_vp * max(len(args), 1))(*[ctypes.addressof(arg) for arg in args])
+        count = len(args)
+        array_type = _POINTER_ARRAYS.get(count)
+        if array_type is None:
+            array_type = _POINTER_ARRAYS.setdefault(count, _vp * max(count, 1))
+        pointers = array_type(*[ctypes.addressof(arg) for arg in args])
+        # Plain ints go straight through the declared c_void_p/c_uint argtypes (no wrapper objects).
         code = self._fns["cuLaunchKernel"](
-            _vp(func),
+            func,
             grid[0],
             grid[1],
             grid[2],
@@ -271,13 +275,14 @@ class Driver:
             block[1],
             block[2],
             shared_mem,
-            _vp(stream or None),
+            stream or None,
             pointers,
             None,
         )
-        self._check("cuLaunchKernel", code, detail)
+        self._check("cuLaunchKernel", code)
 
 
+_POINTER_ARRAYS: dict[int, Any] = {}  # argument count -> ctypes array type (built once each)
 _driver: Driver | None = None
 _lock = threading.Lock()
 
@@ -288,7 +293,7 @@ def get_driver() -> Driver:
     Raises `CudaDriverError` with a plain explanation when `libcuda.so.1` is absent (no NVIDIA
     driver on this machine), which is the error a candidate sees on a CPU-only host.
     """
-    global _driver  # noqa: PLW0603 - one binding per process, created lazily
+    global _driver  # one binding per process, created lazily
     with _lock:
         if _driver is None:
             try:

@@ -46,6 +46,9 @@ __all__ = ["Kernel", "Module", "ModuleOrigin", "load_cubin", "load_cuda", "load_
 ModuleOrigin = Literal["cubin", "cache", "driver-jit", "nvcc", "nvrtc", "memory"]
 
 _DEFAULT_DYNAMIC_SMEM_LIMIT = 48 * 1024
+_SHAPE_CACHE_SIZE = 64
+# torch's raw current-stream getter (what Triton uses too): much cheaper than building a Stream object.
+_raw_current_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
 # CUDA sources compiled in this process (key -> cubin), so re-instantiating a model does not recompile
 # when no shared cache folder is configured.
 _compiled: dict[str, bytes] = {}
@@ -62,6 +65,7 @@ class Kernel:
         self._param_sizes: list[int] | None = None
         self._param_sizes_known = False
         self._dynamic_smem_limit = _DEFAULT_DYNAMIC_SMEM_LIMIT
+        self._shapes: dict[tuple[object, object], tuple[Dim3, Dim3]] = {}
 
     @property
     def num_regs(self) -> int:
@@ -94,10 +98,7 @@ class Kernel:
         `shared_mem`: bytes of dynamic shared memory (`extern .shared` / `extern __shared__`); above
         48 KiB the kernel is opted in to the larger limit automatically.
         """
-        grid3 = normalize_dim3(grid, "grid")
-        block3 = normalize_dim3(block, "block")
-        check_grid(grid3)
-        check_block(block3)
+        grid3, block3 = self._shape(grid, block)
         if isinstance(shared_mem, bool) or not isinstance(shared_mem, int) or shared_mem < 0:
             raise ValueError(f"shared_mem must be a non-negative int (bytes), not {shared_mem!r}")
         cargs = marshal_args(args)
@@ -118,15 +119,32 @@ class Kernel:
                     f"memory on top of {self.static_shared_mem} static, more than this GPU allows per block",
                 ) from exc
             self._dynamic_smem_limit = shared_mem
-        driver.launch(
-            self._handle,
-            grid3,
-            block3,
-            shared_mem=shared_mem,
-            stream=self._stream_handle(stream),
-            args=cargs,
-            detail=self._describe(grid3, block3, shared_mem, len(cargs)),
-        )
+        try:
+            driver.launch(
+                self._handle,
+                grid3,
+                block3,
+                shared_mem=shared_mem,
+                stream=self._stream_handle(stream),
+                args=cargs,
+            )
+        except CudaDriverError as exc:  # described only on failure: launches must stay cheap
+            detail = self._describe(grid3, block3, shared_mem, len(cargs))
+            raise CudaDriverError(exc.name, exc.code, f"{exc.message}; {detail}") from exc
+
+    def _shape(self, grid: int | Sequence[int], block: int | Sequence[int]) -> tuple[Dim3, Dim3]:
+        """Normalised, checked (grid, block), remembered per distinct hashable launch shape."""
+        try:
+            return self._shapes[(grid, block)]
+        except (KeyError, TypeError):  # TypeError: unhashable (a list): just recompute
+            pass
+        grid3, block3 = normalize_dim3(grid, "grid"), normalize_dim3(block, "block")
+        check_grid(grid3)
+        check_block(block3)
+        if len(self._shapes) < _SHAPE_CACHE_SIZE:
+            with contextlib.suppress(TypeError):
+                self._shapes[(grid, block)] = (grid3, block3)
+        return grid3, block3
 
     def _declared_param_sizes(self) -> list[int] | None:
         if not self._param_sizes_known:
@@ -144,6 +162,8 @@ class Kernel:
 
     def _stream_handle(self, stream: torch.cuda.Stream | int | None) -> int:
         if stream is None:
+            if _raw_current_stream is not None:
+                return int(_raw_current_stream(self.module.device))
             return int(torch.cuda.current_stream(self.module.device).cuda_stream)
         if isinstance(stream, int):
             return stream
@@ -215,9 +235,14 @@ class Module:
         )
 
     def unload(self) -> None:
-        """Unload now (normally left to garbage collection)."""
+        """Unload now (normally left to garbage collection).
+
+        Waits for the device first: launches are asynchronous, and the code of a kernel still running
+        must not be unloaded under it.
+        """
         handle, self._handle = self._handle, 0
         if handle:
+            torch.cuda.synchronize(self.device)
             self.driver.unload(handle)
 
     def __del__(self) -> None:

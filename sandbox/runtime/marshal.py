@@ -53,6 +53,11 @@ _NUMPY_TO_CTYPES: dict[str, type[CArg]] = {
 
 def normalize_dim3(value: int | Sequence[int], what: str) -> Dim3:
     """`4` -> `(4, 1, 1)`, `(4, 2)` -> `(4, 2, 1)`; every entry a positive int."""
+    # Fast paths first: this runs on every launch, and launch overhead counts in timings.
+    if type(value) is int and value >= 1:
+        return (value, 1, 1)
+    if type(value) is tuple and len(value) == 3 and all(type(v) is int and v >= 1 for v in value):
+        return (value[0], value[1], value[2])
     items: list[object]
     if isinstance(value, int) and not isinstance(value, bool):
         items = [value]
@@ -98,6 +103,8 @@ def check_block(block: Dim3) -> None:
 
 def marshal_arg(index: int, value: object) -> CArg:
     """One kernel argument as a ctypes value whose bytes are exactly the kernel parameter."""
+    if type(value) is int and INT32_MIN <= value <= INT32_MAX:  # the common case, checked cheaply
+        return ctypes.c_int(value)
     if isinstance(value, torch.Tensor):
         if value.device.type != "cuda":
             raise TypeError(
@@ -141,6 +148,8 @@ def _numpy_scalar(value: object) -> CArg | None:
 
 def marshal_args(args: Sequence[object]) -> list[CArg]:
     """Every argument of a launch, in order (see `marshal_arg`)."""
+    if type(args) is tuple or type(args) is list:
+        return [marshal_arg(index, value) for index, value in enumerate(args)]
     if isinstance(args, torch.Tensor) or not isinstance(args, Sequence) or isinstance(args, str | bytes):
         raise TypeError(
             f"args must be a tuple or list of kernel arguments, not {type(args).__name__} "

@@ -30,9 +30,18 @@ def _json(output: str) -> dict[str, object]:
 
 
 def test_eval_correct_triton_kernel(examples: Path) -> None:
-    result = runner.invoke(app, ["eval", str(examples / "problems" / "softmax.py"),
-                                 str(examples / "kernels" / "softmax_triton.py"), "--target", "triton",
-                                 "--format", "json"])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            str(examples / "problems" / "softmax.py"),
+            str(examples / "kernels" / "softmax_triton.py"),
+            "--target",
+            "triton",
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     payload = _json(result.stdout)
     assert payload["outcome"] == "correct" and payload["speedup_vs_eager"] is None
@@ -43,8 +52,18 @@ def test_eval_wrong_kernel_exits_1(examples: Path, tmp_path: Path) -> None:
     source = (examples / "kernels" / "softmax_triton.py").read_text().replace("e / tl.sum", "e * 2 / tl.sum")
     kernel = tmp_path / "wrong.py"
     kernel.write_text(source)
-    result = runner.invoke(app, ["eval", str(examples / "problems" / "softmax.py"), str(kernel),
-                                 "--target", "triton", "--format", "json"])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            str(examples / "problems" / "softmax.py"),
+            str(kernel),
+            "--target",
+            "triton",
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 1 and _json(result.stdout)["outcome"] == "mismatch"
 
 
@@ -63,8 +82,18 @@ def test_eval_ptx_compiles_and_says_no_gpu(examples: Path) -> None:
         pytest.skip("ptxas is not installed")
     if detect_gpu_arch() is not None:
         pytest.skip("a GPU is visible here")
-    result = runner.invoke(app, ["eval", str(examples / "problems" / "relu.py"),
-                                 str(examples / "kernels" / "relu_ptx.py"), "--target", "ptx", "--format", "json"])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            str(examples / "problems" / "relu.py"),
+            str(examples / "kernels" / "relu_ptx.py"),
+            "--target",
+            "ptx",
+            "--format",
+            "json",
+        ],
+    )
     payload = _json(result.stdout)
     assert result.exit_code == 1 and payload["outcome"] == "no_gpu"
     assert payload["compile"]["ok"] is True  # type: ignore[index]
@@ -78,15 +107,29 @@ def test_problems_list(examples: Path) -> None:
 
 
 def test_generate_without_key_names_the_variable(examples: Path) -> None:
-    result = runner.invoke(app, ["generate", str(examples / "problems" / "softmax.py"), "--provider", "openai"])
+    result = runner.invoke(
+        app, ["generate", str(examples / "problems" / "softmax.py"), "--provider", "openai"]
+    )
     assert result.exit_code == 2 and "OPENAI_API_KEY" in result.output
 
 
 def test_generate_replays_the_shipped_transcript(examples: Path, tmp_path: Path) -> None:
     best = tmp_path / "best.py"
-    result = runner.invoke(app, ["generate", str(examples / "problems" / "softmax.py"), "--target", "triton",
-                                 "--transcript", str(examples / "transcripts" / "softmax_triton.json"),
-                                 "--output", str(best), "--format", "json"])
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            str(examples / "problems" / "softmax.py"),
+            "--target",
+            "triton",
+            "--transcript",
+            str(examples / "transcripts" / "softmax_triton.json"),
+            "--output",
+            str(best),
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = _json(result.stdout)
     assert summary["status"] == "succeeded" and summary["replay"] is True and summary["turns"] == 2

@@ -38,7 +38,9 @@ def test_key_is_stable_hex_sha256() -> None:
         (("ptx", "x", "sm_90", ()), ("ptx", "x ", "sm_90", ())),
     ],
 )
-def test_key_separates_inputs(a: tuple[str, str, str, tuple[str, ...]], b: tuple[str, str, str, tuple[str, ...]]) -> None:
+def test_key_separates_inputs(
+    a: tuple[str, str, str, tuple[str, ...]], b: tuple[str, str, str, tuple[str, ...]]
+) -> None:
     assert cache_key(a[0], a[1], a[2], a[3]) != cache_key(b[0], b[1], b[2], b[3])  # type: ignore[arg-type]
 
 

@@ -123,7 +123,11 @@ def test_dedent_and_strip_keep_positions() -> None:
 
 
 def test_escapes_in_a_plain_string() -> None:
-    module = 'from sandbox.runtime import load_ptx\nPTX = ".version 8.0\\n\\t.target sm_90\\n\\x2e"\nk = load_ptx(PTX)\n'
+    module = (
+        "from sandbox.runtime import load_ptx\n"
+        'PTX = ".version 8.0\\n\\t.target sm_90\\n\\x2e"\n'
+        "k = load_ptx(PTX)\n"
+    )
     (source,) = find_kernel_sources(module, Target.PTX).sources
     assert source.text == ".version 8.0\n\t.target sm_90\n."
     assert [source.python_line(n) for n in (1, 2, 3)] == [2, 2, 2]
@@ -195,9 +199,9 @@ def test_syntax_error() -> None:
 
 
 def test_empty_source() -> None:
-    assert codes(find_kernel_sources("from sandbox.runtime import load_ptx\nk = load_ptx('  ')\n", "ptx")) == [
-        "check.empty_kernel_source"
-    ]
+    assert codes(
+        find_kernel_sources("from sandbox.runtime import load_ptx\nk = load_ptx('  ')\n", "ptx")
+    ) == ["check.empty_kernel_source"]
 
 
 def test_duplicates_are_compiled_once() -> None:
@@ -231,3 +235,19 @@ def test_ptx_entry_names_are_checked() -> None:
     scan = find_kernel_sources(module, Target.PTX)
     assert codes(scan) == ["check.unknown_kernel_name"]
     assert "found: relu" in scan.diagnostics[0].message
+
+
+def test_launch_bounds_do_not_hide_the_kernel_name() -> None:
+    module = (
+        "from sandbox.runtime import load_cuda\n"
+        "SRC = 'extern \"C\" __global__ void __launch_bounds__(256, 2) add(float* x) {}'\n"
+        "k = load_cuda(SRC).get_function('add')\n"
+    )
+    assert find_kernel_sources(module, Target.CUDA).diagnostics == []
+
+
+def test_columns_count_characters_not_utf8_bytes() -> None:
+    prefix = 'é = 1; k = load_ptx("""'
+    module = "from sandbox.runtime import load_ptx\n" + prefix + '.version 8.0""")\n'
+    (source,) = find_kernel_sources(module, Target.PTX).sources
+    assert source.python_column(1, 1) == len(prefix) + 1

@@ -135,7 +135,11 @@ def test_command_lines() -> None:
     assert "-arch=sm_90" not in chosen and "-arch=sm_90a" in chosen
     assert has_arch_option(["--gpu-architecture=sm_90a"]) and not has_arch_option(["-archive"])
     assert ptxas_command("ptxas", Path("k.ptx"), out, arch="sm_90") == [
-        "ptxas", "-arch=sm_90", "-o", "k.cubin", "k.ptx",
+        "ptxas",
+        "-arch=sm_90",
+        "-o",
+        "k.cubin",
+        "k.ptx",
     ]
 
 
@@ -168,7 +172,10 @@ def test_runtime_imports_nothing_beyond_stdlib_and_torch() -> None:
                 continue
             assert set(roots) <= allowed, (name, roots)
             if "sandbox" in roots and isinstance(node, ast.ImportFrom):
-                assert node.module is not None and node.module.startswith("sandbox.runtime"), (name, node.module)
+                assert node.module is not None and node.module.startswith("sandbox.runtime"), (
+                    name,
+                    node.module,
+                )
 
 
 @pytest.mark.skipif(Path("/dev/nvidiactl").exists(), reason="this machine has an NVIDIA driver")
