@@ -167,7 +167,8 @@ async def compile_kernel(state: RunState, runtime: Runtime[RunContext]) -> Updat
         diagnostics=[d.model_dump(mode="json") for d in result.diagnostics],
         log=result.log[-4000:],
     )
-    diagnostics = [*state.current.diagnostics, *result.diagnostics]
+    known = set(state.current.diagnostics)  # the kernel-source scan runs in both check and compile
+    diagnostics = [*state.current.diagnostics, *(d for d in result.diagnostics if d not in known)]
     return {"current": state.current.model_copy(update={"compile": result, "diagnostics": diagnostics})}
 
 

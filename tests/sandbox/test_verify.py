@@ -66,7 +66,7 @@ def test_correct_triton_kernel(settings: Settings) -> None:
     verdict = _verify(settings, _candidate())
     assert verdict.outcome == Outcome.CORRECT, verdict.message
     assert len(verdict.draws) == 3 and all(d.passed for d in verdict.draws)
-    assert verdict.device == "cpu" and verdict.speedup_vs_eager is None  # the interpreter is not timed
+    assert verdict.speedup_vs_eager is None  # timing_trials=0: not timed
 
 
 def test_mismatch_reports_errors_per_draw(settings: Settings) -> None:
