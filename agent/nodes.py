@@ -20,8 +20,8 @@ from kernelwright.errors import ModelRequestError
 from prompts import AttemptSummary, PromptInput, Step, render_prompt
 from rag.queries import build_query
 from sandbox.compile import compile_candidate
+from sandbox.evaluate import verify_with_store
 from sandbox.static_checks import check_candidate_source
-from sandbox.verify import verify_candidate
 
 __all__ = ["assess", "check", "compile_kernel", "propose", "record", "retrieve", "verify"]
 
@@ -177,9 +177,11 @@ async def verify(state: RunState, runtime: Runtime[RunContext]) -> Update:
     ctx = runtime.context
     assert state.current is not None and state.current.code is not None
     candidate = Candidate(target=state.target, source=state.current.code, turn=state.turn)
-    verdict = await verify_candidate(
+    assert state.current.compile is not None
+    verdict = await verify_with_store(
         state.problem,
         candidate,
+        state.current.compile,
         settings=ctx.settings,
         executor=ctx.executor,
         options=ctx.verify_options,

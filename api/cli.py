@@ -213,6 +213,12 @@ def evaluate(
             )
         if verdict.speedup_vs_eager is not None:
             out.print(f"  speedup vs eager: {verdict.speedup_vs_eager:.3f}x on {verdict.device}")
+        if verdict.speedup_vs_compile is not None:
+            out.print(f"  speedup vs torch.compile: {verdict.speedup_vs_compile:.3f}x")
+        for note in verdict.baseline_notes:
+            out.print(f"  note: {note}")
+        if verdict.from_store:
+            out.print("  (served from the result store: this exact check ran before)")
     raise typer.Exit(0 if verdict.outcome == Outcome.CORRECT else 1)
 
 

@@ -58,8 +58,12 @@ class ProgressPrinter:
                     )
             case TraceKind.VERDICT:
                 outcome = str(data.get("outcome"))
-                speed = data.get("speedup_vs_eager")
+                speed, versus_compile = data.get("speedup_vs_eager"), data.get("speedup_vs_compile")
                 extra = f", {speed:.2f}x vs eager" if isinstance(speed, float) else ""
+                extra += (
+                    f", {versus_compile:.2f}x vs torch.compile" if isinstance(versus_compile, float) else ""
+                )
+                extra += " (from the result store)" if data.get("from_store") else ""
                 first = str(data.get("message", "")).splitlines()[:1]
                 self.console.print(
                     f"{turn} verify    [{_STYLE.get(outcome, 'red')}]{outcome}[/]{extra} "

@@ -59,11 +59,24 @@ class Settings(BaseSettings):
 
     # Verification
     verify_timeout_s: float = 300.0
+    compile_baseline: bool = True  # time torch.compile of the reference too (GPU only)
+    result_store: bool = True  # reuse verdicts of identical checks (content-addressed)
     correctness_draws: int = 5
     timing_trials: int = 100
     timing_warmup: int = 10
     device: Literal["auto", "cpu", "cuda"] = "auto"
     worker_python: str | None = Field(default=None, description="Python interpreter of the worker processes")
+
+    # Retrieval (RAG): vectors in Chroma (embedded under `home/chroma`, or a server at `chroma_url`),
+    # lexical search and the ingest manifest in SQLite FTS5 (`home/rag.sqlite`).
+    chroma_url: str | None = Field(
+        default=None, description="e.g. http://localhost:8000; embedded when unset"
+    )
+    embedding: Literal["hashing", "minilm", "openai"] = "hashing"
+    embedding_model: str = "text-embedding-3-small"
+    embedding_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible embeddings server; openai_base_url when unset"
+    )
 
     # Logging
     log_level: str = "WARNING"
@@ -84,6 +97,18 @@ class Settings(BaseSettings):
     @property
     def scratch_dir(self) -> Path:
         return self.home / "scratch"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def rag_db(self) -> Path:
+        return self.home / "rag.sqlite"
+
+    @property
+    def lessons_db(self) -> Path:
+        return self.home / "lessons.sqlite"
 
     def ensure_dirs(self) -> None:
         """Create the local state folders (idempotent)."""

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import statistics
 import sys
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import sandbox
 from kernelwright.domain import Candidate, DrawError, Outcome, Problem, Timing, Verdict
@@ -39,6 +39,8 @@ class VerifyOptions:
     timeout_s: float = 300.0
     device: str = "auto"
     keep_scratch: bool = False
+    compile_baseline: bool = True  # also time torch.compile of the reference (GPU only)
+    timing_chunk: int = 10  # trials per alternation between reference and candidate
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VerifyOptions:
@@ -48,6 +50,7 @@ class VerifyOptions:
             settings.timing_warmup,
             settings.verify_timeout_s,
             settings.device,
+            compile_baseline=settings.compile_baseline,
         )
 
 
@@ -70,16 +73,86 @@ def _worker_env(settings: Settings, scratch: Path, kernel_cache: Path | None, gp
     return scrubbed_env(extra)
 
 
-def _timing(data: Any) -> Timing | None:
-    if not isinstance(data, dict):
+def _timing(samples: list[float]) -> Timing | None:
+    if not samples:
         return None
+    ordered = sorted(samples)
+    deciles = statistics.quantiles(ordered, n=10) if len(ordered) >= 2 else [ordered[0]] * 9
     return Timing(
-        median_ms=data["median_ms"],
-        p10_ms=data.get("p10_ms"),
-        p90_ms=data.get("p90_ms"),
-        trials=data["trials"],
-        method=data.get("method", "cuda_events"),
+        median_ms=statistics.median(ordered),
+        p10_ms=deciles[0],
+        p90_ms=deciles[-1],
+        trials=len(ordered),
+        method="cuda_events",
     )
+
+
+async def _time_interleaved(
+    reference: WorkerProcess, candidate: WorkerProcess, opts: VerifyOptions
+) -> tuple[dict[str, list[float]], list[str], Verdict | None]:
+    """Alternate chunks of timed trials between eager, torch.compile and the candidate.
+
+    Returns the samples per variant, notes on baselines that could not be timed, and a verdict when the
+    candidate failed while being timed (it crashed, hung or raised).
+    """
+    variants = ["eager", "candidate", *(["compile"] if opts.compile_baseline else [])]
+    samples: dict[str, list[float]] = {v: [] for v in variants}
+    notes: list[str] = []
+    rounds = max(1, -(-opts.timing_trials // max(1, opts.timing_chunk)))
+    per_round = -(-opts.timing_trials // rounds)
+    for index in range(rounds):
+        for variant in list(variants):
+            worker = candidate if variant == "candidate" else reference
+            warmup = opts.timing_warmup if index == 0 else 0
+            await worker.send({"cmd": "time", "variant": variant, "trials": per_round, "warmup": warmup})
+            # the first torch.compile round compiles the reference: allow it generous time
+            limit = opts.timeout_s + (600.0 if variant == "compile" and index == 0 else 0.0)
+            try:
+                answer = await worker.receive(limit)
+            except TimeoutError:
+                if variant == "candidate":
+                    return (
+                        samples,
+                        notes,
+                        Verdict(
+                            outcome=Outcome.TIMEOUT,
+                            message=(
+                                f"the candidate did not finish its timed trials within {opts.timeout_s:g} s"
+                            ),
+                        ),
+                    )
+                notes.append(f"{variant} baseline timed out")
+                variants.remove(variant)
+                continue
+            except WorkerExited as exc:
+                if variant == "candidate":
+                    return (
+                        samples,
+                        notes,
+                        Verdict(
+                            outcome=Outcome.RUNTIME_ERROR,
+                            message=(
+                                f"the candidate process died while being timed ({exc}): "
+                                f"{exc.stderr_tail[-1500:]}"
+                            ),
+                        ),
+                    )
+                raise
+            if answer.get("event") == "times":
+                samples[variant].extend(float(x) for x in answer.get("ms", []))
+            elif variant == "candidate":
+                return (
+                    samples,
+                    notes,
+                    Verdict(
+                        outcome=Outcome(str(answer.get("outcome", "runtime_error"))),
+                        message=f"while timing: {answer.get('message')}",
+                    ),
+                )
+            else:
+                notes.append(f"{variant} baseline not timed: {answer.get('message')}")
+                variants.remove(variant)
+    return samples, notes, None
 
 
 async def verify_candidate(
@@ -159,7 +232,6 @@ async def _run(
     )
     (ref_dir / "problem.py").write_text(problem.source, encoding="utf-8")
     (exchange / "candidate.py").write_text(candidate.source, encoding="utf-8")
-    timing = {"trials": opts.timing_trials, "warmup": opts.timing_warmup} if opts.timing_trials > 0 else None
     device = "cuda" if gpu else "cpu"
 
     reference = await executor.spawn(
@@ -173,7 +245,6 @@ async def _run(
             "device": device,
             "seeds": [secrets.randbelow(2**31) for _ in range(opts.draws)],
             "init_seed": secrets.randbelow(2**31),
-            "timing": timing,
         }
     )
     try:
@@ -203,7 +274,6 @@ async def _run(
             "candidate": str(exchange / "candidate.py"),
             "exchange": str(exchange),
             "device": device,
-            "timing": timing,
         }
     )
     try:
@@ -228,7 +298,6 @@ async def _run(
         return Verdict(
             outcome=outcome, device=device_name, message=f"{done.get('message')}\n{detail}".strip()
         )
-    await cand.close()
 
     await reference.send({"cmd": "judge"})
     try:
@@ -241,12 +310,8 @@ async def _run(
             device=device_name,
             message=str(judged.get("message")),
         )
-    cand_timing, eager_timing = _timing(done.get("timing")), _timing(judged.get("eager_timing"))
-    speedup = None
-    if cand_timing and eager_timing and cand_timing.median_ms > 0:
-        speedup = eager_timing.median_ms / cand_timing.median_ms
     outcome = Outcome(str(judged["outcome"]))
-    return Verdict(
+    verdict = Verdict(
         outcome=outcome,
         message=str(judged.get("message", "")),
         device=device_name,
@@ -260,10 +325,32 @@ async def _run(
             )
             for d in judged.get("draws", [])
         ],
-        candidate_timing=cand_timing if outcome == Outcome.CORRECT else None,
-        eager_timing=eager_timing,
-        speedup_vs_eager=speedup if outcome == Outcome.CORRECT else None,
     )
+    if outcome != Outcome.CORRECT or not gpu or opts.timing_trials <= 0:
+        return verdict
+    try:
+        samples, notes, failed = await _time_interleaved(reference, cand, opts)
+    except (WorkerExited, SandboxError) as exc:
+        return _infrastructure("the reference worker failed while timing", exc, reference)
+    if failed is not None:
+        return failed.model_copy(update={"device": device_name, "draws": verdict.draws})
+    cand_t, eager_t, compile_t = (_timing(samples.get(k, [])) for k in ("candidate", "eager", "compile"))
+    return verdict.model_copy(
+        update={
+            "candidate_timing": cand_t,
+            "eager_timing": eager_t,
+            "compile_timing": compile_t,
+            "speedup_vs_eager": _ratio(eager_t, cand_t),
+            "speedup_vs_compile": _ratio(compile_t, cand_t),
+            "baseline_notes": notes,
+        }
+    )
+
+
+def _ratio(baseline: Timing | None, candidate: Timing | None) -> float | None:
+    if baseline is None or candidate is None or candidate.median_ms <= 0:
+        return None
+    return baseline.median_ms / candidate.median_ms
 
 
 def _infrastructure(what: str, exc: BaseException, worker: WorkerProcess) -> Verdict:

@@ -6,9 +6,10 @@ from kernelwright.domain.problem import Problem
 from kernelwright.domain.retrieval import Hit
 from kernelwright.domain.target import Target
 from kernelwright.domain.trace import TraceEvent, TraceKind
-from kernelwright.domain.verdict import DrawError, Outcome, Timing, Verdict
+from kernelwright.domain.verdict import VERDICT_SCHEMA, DrawError, Outcome, Timing, Verdict
 
 __all__ = [
+    "VERDICT_SCHEMA",
     "Candidate",
     "CompileResult",
     "Diagnostic",

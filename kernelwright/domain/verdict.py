@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from kernelwright.domain.diagnostic import Diagnostic
 
-__all__ = ["DrawError", "Outcome", "Timing", "Verdict"]
+__all__ = ["VERDICT_SCHEMA", "DrawError", "Outcome", "Timing", "Verdict"]
 
 
 class Outcome(StrEnum):
@@ -53,16 +53,28 @@ class Timing(BaseModel):
     method: str  # "cuda_events", "wall_clock"
 
 
+VERDICT_SCHEMA = "kernelwright.verdict/1"
+
+
 class Verdict(BaseModel):
+    """The verifier's answer. Serialised as JSON it carries `schema` so consumers can check the version."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    schema_: str = Field(default=VERDICT_SCHEMA, alias="schema", serialization_alias="schema")
     outcome: Outcome
     message: str = ""
     device: str | None = None
     draws: list[DrawError] = Field(default_factory=list)
     candidate_timing: Timing | None = None
     eager_timing: Timing | None = None
+    compile_timing: Timing | None = None
     speedup_vs_eager: float | None = None
+    speedup_vs_compile: float | None = None
+    baseline_notes: list[str] = Field(default_factory=list)  # e.g. why torch.compile was not timed
     diagnostics: list[Diagnostic] = Field(default_factory=list)
     duration_s: float = 0.0
+    from_store: bool = False  # served from the content-addressed result store, not re-run
 
     @property
     def correct(self) -> bool:

@@ -1,20 +1,23 @@
-"""Time a callable on the device (standard library + torch only).
+"""Time calls on the device (standard library + torch only).
 
-CUDA: device events around each call with a full device synchronisation before the end event,
-an L2 flush before every trial, warm-up first, median and spread over the trials. CPU runs are not
-timed: candidates there run under interpreters, and their times mean nothing.
+Each trial gets fresh input storage (cloned outside the timed window, so a kernel cannot serve a cached
+result keyed by pointer), a flushed L2, and CUDA events around the call with a full device
+synchronisation before the end event (work a candidate hides on another stream is counted). Trials are
+requested in small chunks by the service, alternating between the reference and the candidate workers,
+so both see the same clocks and thermal state. CPU runs are not timed: candidates there run under
+interpreters, and their times mean nothing.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 
-__all__ = ["TimingResult", "time_cuda"]
+__all__ = ["L2Flusher", "TimingResult", "summarize", "time_trials"]
 
 _L2_FLUSH_BYTES = 256 * 1024 * 1024
 
@@ -31,23 +34,48 @@ class TimingResult:
         return asdict(self)
 
 
-def time_cuda(fn: Callable[[], object], *, trials: int, warmup: int, device: torch.device) -> TimingResult:
-    """Median/p10/p90 milliseconds of `fn()` over `trials` calls after `warmup` calls."""
-    flush = torch.empty(_L2_FLUSH_BYTES // 4, dtype=torch.int32, device=device)
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize(device)
-    times: list[float] = []
-    for _ in range(trials):
-        flush.zero_()
-        start = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
-        end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
-        start.record()
-        fn()
+def summarize(times_ms: Sequence[float]) -> TimingResult:
+    """Median and 10th/90th percentiles of a set of trial times."""
+    ordered = sorted(times_ms)
+    deciles = statistics.quantiles(ordered, n=10) if len(ordered) >= 2 else [ordered[0]] * 9
+    return TimingResult(statistics.median(ordered), deciles[0], deciles[-1], len(ordered))
+
+
+class L2Flusher:
+    """Evicts the L2 cache between trials by writing a buffer larger than it."""
+
+    def __init__(self, device: torch.device) -> None:
+        self._buffer = torch.empty(_L2_FLUSH_BYTES // 4, dtype=torch.int32, device=device)
+
+    def __call__(self) -> None:
+        self._buffer.zero_()
+
+
+def time_trials(
+    fn: Callable[..., object],
+    make_args: Callable[[], Sequence[Any]],
+    *,
+    trials: int,
+    warmup: int,
+    device: torch.device,
+    flush: L2Flusher,
+) -> list[float]:
+    """Milliseconds of `fn(*make_args())` for each of `trials` calls, after `warmup` untimed calls."""
+    with torch.no_grad():
+        for _ in range(warmup):
+            fn(*make_args())
         torch.cuda.synchronize(device)
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    times.sort()
-    deciles = statistics.quantiles(times, n=10) if len(times) >= 2 else [times[0]] * 9
-    return TimingResult(statistics.median(times), deciles[0], deciles[-1], len(times))
+        times: list[float] = []
+        for _ in range(trials):
+            args = make_args()
+            flush()
+            start = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+            end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+            torch.cuda.synchronize(device)
+            start.record()
+            fn(*args)
+            torch.cuda.synchronize(device)
+            end.record()
+            end.synchronize()
+            times.append(float(start.elapsed_time(end)))
+    return times

@@ -9,14 +9,17 @@ waits, then reads the candidate's outputs back (`torch.load(weights_only=True)`:
 compares. The candidate worker never sees seeds or expected outputs.
 
 Messages (one JSON object per line, see `protocol.py`):
-  service → reference:  {"problem": path, "seeds": [...], "init_seed": int, "device": "auto"|"cpu"|"cuda",
-                         "exchange": dir, "timing": {"trials": n, "warmup": n} | null}
+  service → reference:  {"problem": path, "seeds": [...], "init_seed": int, "device": "cpu"|"cuda",
+                         "exchange": dir}
   reference → service:  {"event": "ready", "device": str, "draws": n, "gpu": bool}
-  service → reference:  {"cmd": "judge"}          (after the candidate finished)
-  reference → service:  {"event": "verdict", "outcome": str, "message": str, "draws": [...],
-                         "eager_timing": ...}
-  service → candidate:  {"candidate": path, "exchange": dir, "timing": {...} | null}
-  candidate → service:  {"event": "done", "timing": ... | null} or {"event": "error", "outcome": str, ...}
+  service → candidate:  {"candidate": path, "exchange": dir, "device": ...}
+  candidate → service:  {"event": "done", "device": str}      (outputs written to the exchange folder)
+  service → reference:  {"cmd": "judge"}
+  reference → service:  {"event": "verdict", "outcome": str, "message": str, "draws": [...]}
+then, on a GPU, timing rounds alternate between the two workers:
+  service → either:     {"cmd": "time", "variant": "eager"|"compile"|"candidate", "trials": n, "warmup": n}
+  either → service:     {"event": "times", "ms": [...]}   or {"event": "error", ...}
+  service → either:     {"cmd": "exit"}
 Any message may instead be {"event": "error", "outcome": ..., "message": ..., "traceback": ...}.
 """
 
@@ -84,7 +87,6 @@ def run_reference(channel: Channel) -> int:
 
     from sandbox.runtime.compare import compare_outputs, flatten_outputs
     from sandbox.runtime.loader import import_file
-    from sandbox.runtime.timing import time_cuda
 
     job = channel.receive()
     exchange = Path(job["exchange"])
@@ -93,13 +95,15 @@ def run_reference(channel: Channel) -> int:
         problem = import_file(Path(job["problem"]), "kernelwright_problem")
         torch.manual_seed(int(job["init_seed"]))
         init_inputs = list(problem.get_init_inputs())
-        model = problem.Model(*init_inputs).to(device).eval()
+        with device:  # parameters and inputs are created on the device directly: no host-side draws
+            model = problem.Model(*init_inputs).to(device).eval()
         draws_inputs: list[list[Any]] = []
         expected: list[list[torch.Tensor]] = []
         with torch.no_grad():
             for seed in job["seeds"]:
                 torch.manual_seed(int(seed))
-                inputs = [_to_device(x, device) for x in problem.get_inputs()]
+                with device:
+                    inputs = [_to_device(x, device) for x in problem.get_inputs()]
                 outputs = flatten_outputs(model(*[_clone(x) for x in inputs]))
                 if outputs is None:
                     return _error(
@@ -118,24 +122,63 @@ def run_reference(channel: Channel) -> int:
     command = channel.receive()
     if command.get("cmd") != "judge":
         return 0
-    eager = None
-    timing = job.get("timing")
-    if timing and device.type == "cuda":
-        inputs0 = [_to_device(x, device) for x in draws_inputs[0]]
-        with torch.no_grad():
-            eager = time_cuda(
-                lambda: model(*inputs0),
-                trials=int(timing["trials"]),
-                warmup=int(timing["warmup"]),
-                device=device,
-            ).as_dict()
     try:
         produced = torch.load(exchange / OUTPUTS_FILE, weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
         return _error(channel, "runtime_error", f"the candidate's outputs could not be read: {exc!r}")
     report = _judge(expected, produced, compare_outputs)
-    channel.send(event="verdict", eager_timing=eager, **report)
-    return 0
+    channel.send(event="verdict", **report)
+    del produced, expected
+    variants: dict[str, Any] = {"eager": model}
+    return _serve_timing(channel, variants, draws_inputs[0], device)
+
+
+def _serve_timing(channel: Channel, variants: dict[str, Any], inputs: list[Any], device: Any) -> int:
+    """Answer `time` commands until `exit`: fresh input copies per trial, L2 flushed, device events."""
+    import torch
+
+    from sandbox.runtime.timing import L2Flusher, time_trials
+
+    flush: L2Flusher | None = None
+    on_device = [_to_device(x, device) for x in inputs]
+    while True:
+        command = channel.receive()
+        if command.get("cmd") != "time" or device.type != "cuda":
+            return 0
+        variant = str(command.get("variant"))
+        if variant == "compile" and "compile" not in variants:
+            try:
+                variants["compile"] = torch.compile(variants["eager"])
+            except Exception as exc:  # noqa: BLE001 - a baseline that cannot be built is reported, not fatal
+                channel.send(
+                    event="error", outcome="infrastructure", message=f"torch.compile failed: {exc!r}"
+                )
+                continue
+        fn = variants.get(variant)
+        if fn is None:
+            channel.send(
+                event="error", outcome="infrastructure", message=f"unknown timing variant {variant!r}"
+            )
+            continue
+        flush = flush or L2Flusher(device)
+        try:
+            times = time_trials(
+                fn,
+                lambda: _clone(on_device),
+                trials=int(command["trials"]),
+                warmup=int(command.get("warmup", 0)),
+                device=device,
+                flush=flush,
+            )
+        except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
+            channel.send(
+                event="error",
+                outcome=_classify(exc),
+                message=f"timing {variant} failed: {exc!r}",
+                traceback="".join(traceback.format_exception(exc)),
+            )
+            continue
+        channel.send(event="times", variant=variant, ms=times)
 
 
 def _judge(expected: list[list[Any]], produced: Any, compare: Any) -> dict[str, Any]:
@@ -208,7 +251,6 @@ def run_candidate(channel: Channel) -> int:
 
     from sandbox.runtime.compare import flatten_outputs
     from sandbox.runtime.loader import import_file
-    from sandbox.runtime.timing import time_cuda
 
     job = channel.receive()
     exchange = Path(job["exchange"])
@@ -255,19 +297,8 @@ def run_candidate(channel: Channel) -> int:
         {"outputs": outputs, "rerun": rerun, "mutated_inputs": mutated, "aliased_outputs": aliased},
         exchange / OUTPUTS_FILE,
     )
-    timing = job.get("timing")
-    result_timing = None
-    if timing and device.type == "cuda":
-        inputs0 = [_to_device(x, device) for x in bundle["draws"][0]]
-        with torch.no_grad():
-            result_timing = time_cuda(
-                lambda: model(*inputs0),
-                trials=int(timing["trials"]),
-                warmup=int(timing["warmup"]),
-                device=device,
-            ).as_dict()
-    channel.send(event="done", timing=result_timing, device=_device_name(device))
-    return 0
+    channel.send(event="done", device=_device_name(device))
+    return _serve_timing(channel, {"candidate": model}, bundle["draws"][0], device)
 
 
 def _classify(exc: BaseException) -> str:
