@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 from agent.context import Budgets, RunContext
 from agent.state import RunState, RunStatus
 from kernelwright.domain import Outcome
+from sandbox.static_checks import blocking
 
 __all__ = [
     "budget_exhausted",
@@ -42,7 +43,7 @@ def route_after_propose(state: RunState) -> Literal["check", "record"]:
 
 def route_after_check(state: RunState) -> Literal["compile", "assess"]:
     current = state.current
-    ok = current is not None and current.code is not None and not any(d.is_error for d in current.diagnostics)
+    ok = current is not None and current.code is not None and not blocking(current.diagnostics)
     return "compile" if ok else "assess"
 
 

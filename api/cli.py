@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.ptx_cli import ptx_app
 from kernelwright.domain import Candidate, Outcome, Target
 from kernelwright.errors import KernelwrightError, UserError
 from kernelwright.logs import configure_logging
@@ -27,6 +28,7 @@ app = typer.Typer(
 problems_app = typer.Typer(no_args_is_help=True, help="List and inspect problems.")
 trace_app = typer.Typer(no_args_is_help=True, help="Read run traces.")
 app.add_typer(problems_app, name="problems")
+app.add_typer(ptx_app, name="ptx")
 app.add_typer(trace_app, name="trace")
 
 console = Console(stderr=True)
@@ -258,6 +260,60 @@ def problems_list(
         table.add_row(p.key, p.name, str(p.level or ""), str(p.problem_id or ""))
     out.print(table)
     out.print(f"{len(problems)} problems")
+
+
+@problems_app.command("audit")
+def problems_audit(
+    source: Annotated[
+        Path, typer.Argument(help="a .py file, a KernelBench checkout or folder, .jsonl or .parquet")
+    ],
+    level: Annotated[list[int] | None, typer.Option(help="only these levels (repeatable)")] = None,
+    limit: Annotated[int | None, typer.Option(help="audit at most this many problems")] = None,
+    draws: Annotated[int, typer.Option(help="input draws per problem")] = 3,
+    timeout: Annotated[float, typer.Option(help="seconds per problem before it counts as hanging")] = 300.0,
+    output: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
+    fmt: FormatOpt = "text",
+    home: Annotated[Path | None, typer.Option(envvar="KERNELWRIGHT_HOME", help="state folder")] = None,
+) -> None:
+    """Flag problems that trivial kernels pass (zeros, identity, constant) and broken references."""
+    from kernelwright.domain.problem import load_problems
+    from sandbox.audit import audit_problems
+    from sandbox.executor import LocalExecutor
+
+    settings = _settings(home)
+    try:
+        problems = [p for p in load_problems(source) if not level or p.level in level][:limit]
+    except KernelwrightError as exc:
+        raise _fail(str(exc), 2) from exc
+    settings.ensure_dirs()
+
+    def show(audit: Any) -> None:
+        if fmt == "text":
+            why = "; ".join(audit.reasons + [f"fix: {f}" for f in audit.fixes]) or "ok"
+            console.print(f"{audit.key:8} {audit.name[:40]:40} [bold]{audit.decision:7}[/] {why}")
+
+    report = asyncio.run(
+        audit_problems(
+            problems,
+            settings=settings,
+            executor=LocalExecutor(),
+            draws=draws,
+            timeout_s=timeout,
+            progress=show,
+            source=str(source),
+        )
+    )
+    text = report.model_dump_json(indent=1, by_alias=True)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+    if fmt == "json":
+        out.print_json(text)
+    else:
+        counts = report.counts()
+        out.print(
+            f"{len(report.problems)} problems on {report.device}: {counts['keep']} keep, "
+            f"{counts['fix']} fix, {counts['exclude']} exclude"
+        )
 
 
 @trace_app.command("show")

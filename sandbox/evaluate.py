@@ -9,7 +9,7 @@ from kernelwright.settings import Settings
 from sandbox.compile import compile_candidate
 from sandbox.executor import Executor
 from sandbox.result_store import ResultStore, gpu_model, verdict_key
-from sandbox.static_checks import check_candidate_source
+from sandbox.static_checks import blocking, check_candidate_source
 from sandbox.verify import VerifyOptions, verify_candidate
 
 __all__ = ["evaluate_candidate", "verify_with_store"]
@@ -49,7 +49,7 @@ async def evaluate_candidate(
     arch: str | None = None,
 ) -> tuple[CompileResult | None, Verdict]:
     """The compile result (None when static checks already failed) and the verdict."""
-    static = [d for d in check_candidate_source(candidate.source, candidate.target) if d.is_error]
+    static = blocking(check_candidate_source(candidate.source, candidate.target))
     if static:
         return None, Verdict(
             outcome=Outcome.COMPILE_ERROR, diagnostics=static, message="; ".join(d.message for d in static)

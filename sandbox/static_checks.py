@@ -8,11 +8,45 @@ kernel source cannot be found, or a CUDA/PTX candidate that falls back to a torc
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 
 from kernelwright.domain import Diagnostic, Target
 from sandbox.kernel_source import find_kernel_sources
 
-__all__ = ["check_candidate_source"]
+__all__ = ["ADVISORY_SOURCES", "blocking", "check_candidate_source"]
+
+# Findings of these checkers are shown to the model but never stop the compiler: ptxas stays the judge.
+ADVISORY_SOURCES = frozenset({"ptx-check"})
+
+
+def blocking(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
+    """The errors that make compiling pointless (advisory checkers' findings excluded)."""
+    return [d for d in diagnostics if d.is_error and d.source not in ADVISORY_SOURCES]
+
+
+def _ptx_table_check(source: str, target: Target) -> list[Diagnostic]:
+    """Run the PTX syntax-table checker on every PTX string, located on the candidate's Python lines."""
+    from knowledge.ptx import check_ptx
+
+    sources, _ = find_kernel_sources(source, target)
+    found: list[Diagnostic] = []
+    for kernel in sources:
+        if kernel.kind != "ptx":
+            continue
+        for diag in check_ptx(kernel.text):
+            line = diag.line
+            found.append(
+                diag.model_copy(
+                    update={
+                        "file": "candidate.py",
+                        "line": kernel.python_line(line) if line is not None else kernel.call_line,
+                        "column": kernel.python_column(line, diag.column) if line and diag.column else None,
+                        "message": f"{diag.message} ({kernel.label}, line {line})" if line else diag.message,
+                    }
+                )
+            )
+    return found
+
 
 _EXTENSION_BUILDERS = {"load_inline", "cpp_extension"}
 
@@ -91,4 +125,6 @@ def check_candidate_source(source: str, target: Target) -> list[Diagnostic]:
                 break
         _, diagnostics = find_kernel_sources(source, target)
         found.extend(diagnostics)
+        if target == Target.PTX and not any(d.is_error for d in diagnostics):
+            found.extend(_ptx_table_check(source, target))
     return found

@@ -25,7 +25,7 @@ from kernelwright.settings import Settings
 from sandbox.executor import Executor, Limits, ProcessSpec, WorkerExited, WorkerProcess, scrubbed_env
 from sandbox.toolchains import detect_gpu_arch
 
-__all__ = ["VerifyOptions", "verify_candidate"]
+__all__ = ["VerifyOptions", "verify_candidate", "worker_env"]
 
 _READY_TIMEOUT_S = 600.0
 log = get_logger(__name__)
@@ -54,7 +54,7 @@ class VerifyOptions:
         )
 
 
-def _worker_env(settings: Settings, scratch: Path, kernel_cache: Path | None, gpu: bool) -> dict[str, str]:
+def worker_env(settings: Settings, scratch: Path, kernel_cache: Path | None, gpu: bool) -> dict[str, str]:
     package_root = Path(sandbox.__file__).resolve().parent.parent
     extra = {
         "PYTHONPATH": str(package_root),
@@ -235,7 +235,7 @@ async def _run(
     device = "cuda" if gpu else "cpu"
 
     reference = await executor.spawn(
-        ProcessSpec([*argv, "reference"], ref_dir, _worker_env(settings, ref_dir, None, gpu), limits)
+        ProcessSpec([*argv, "reference"], ref_dir, worker_env(settings, ref_dir, None, gpu), limits)
     )
     workers.append(reference)
     await reference.send(
@@ -264,9 +264,7 @@ async def _run(
         )
 
     cand = await executor.spawn(
-        ProcessSpec(
-            [*argv, "candidate"], exchange, _worker_env(settings, exchange, kernel_cache, gpu), limits
-        )
+        ProcessSpec([*argv, "candidate"], exchange, worker_env(settings, exchange, kernel_cache, gpu), limits)
     )
     workers.append(cand)
     await cand.send(

@@ -1,0 +1,798 @@
+"""The deterministic PTX checker: rejects what the tables positively know to be illegal, before ptxas.
+
+Guiding rule: a checker that rejects valid PTX is worse than none. Only facts the tables state
+(a closed form's modifier slots, a value's minimum target or `.version`, declared registers,
+operand counts) produce errors; anything the tables do not know (open forms, mnemonics without
+forms, unusual operand shapes) passes, at most with an `info`. Every error says what is wrong,
+where, and what is legal instead, so that a model can fix it in one turn.
+
+The opcode analysis (form lookup, modifier slots, requirements) depends only on the opcode text,
+the target and the `.version`, so it is cached across instructions and modules.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from kernelwright.domain import Diagnostic, Severity
+from knowledge.ptx.parser import Directive, Function, Instruction, Label, Module, Operand, parse_module
+from knowledge.ptx.tables import (
+    Form,
+    Requirement,
+    Slot,
+    Tables,
+    Target,
+    Version,
+    load_tables,
+    parse_target,
+    parse_version,
+)
+
+__all__ = ["CHECK_SOURCE", "Codes", "check_ptx", "resolve_target"]
+
+CHECK_SOURCE = "ptx-check"
+
+
+class Codes:
+    """The stable diagnostic codes of the checker."""
+
+    UNKNOWN_INSTRUCTION = "ptx.unknown_instruction"
+    BAD_MODIFIER = "ptx.bad_modifier"
+    BAD_TYPE = "ptx.bad_type"
+    BAD_STATE_SPACE = "ptx.bad_state_space"
+    NEEDS_TARGET = "ptx.needs_target"
+    NEEDS_VERSION = "ptx.needs_version"
+    UNDECLARED_REGISTER = "ptx.undeclared_register"
+    UNDECLARED_SYMBOL = "ptx.undeclared_symbol"
+    OPERAND_COUNT = "ptx.operand_count"
+    BAD_OPERAND = "ptx.bad_operand"
+    DIRECTIVE = "ptx.directive"
+    SYNTAX = "ptx.syntax"
+    UNKNOWN_FORM = "ptx.unknown_form"
+
+
+_IDENT = re.compile(r"(?<![\w.$%])(%?[A-Za-z_$][\w$]*)")
+_REG_INDEX = re.compile(r"^(.*?)(\d+)$")
+_DECL_NAME = re.compile(r"([%$A-Za-z_][\w$]*)\s*(?:<\s*(\d+)\s*>)?")
+_ALIGN = re.compile(r"\.align\s+\d+")
+
+# Kind and size of each type, for operand checks: b(its), u(nsigned), s(igned), f(loat), p(redicate).
+_TYPE_INFO: dict[str, tuple[str, int]] = {
+    ".pred": ("p", 1),
+    ".b8": ("b", 8),
+    ".u8": ("u", 8),
+    ".s8": ("s", 8),
+    ".b16": ("b", 16),
+    ".u16": ("u", 16),
+    ".s16": ("s", 16),
+    ".f16": ("f", 16),
+    ".bf16": ("f", 16),
+    ".b32": ("b", 32),
+    ".u32": ("u", 32),
+    ".s32": ("s", 32),
+    ".f32": ("f", 32),
+    ".f16x2": ("f", 32),
+    ".bf16x2": ("f", 32),
+    ".u16x2": ("b", 32),
+    ".s16x2": ("b", 32),
+    ".tf32": ("f", 32),
+    ".b64": ("b", 64),
+    ".u64": ("u", 64),
+    ".s64": ("s", 64),
+    ".f64": ("f", 64),
+    ".f32x2": ("f", 64),
+    ".b128": ("b", 128),
+}
+
+
+def resolve_target(name: str, tables: Tables | None = None) -> Target | None:
+    """The table's target for `name`, or a synthetic one for a well-formed but unlisted `sm_NN[a|f]`."""
+    tables = tables or load_tables()
+    known = tables.targets.get(name)
+    if known is not None:
+        return known
+    parsed = parse_target(name)
+    if parsed is None:
+        return None
+    return Target(name, parsed[0], parsed[1], (0, 0), "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class _Issue:
+    """A diagnostic without its location (cached per opcode)."""
+
+    code: str
+    message: str
+    hint: str | None
+    severity: Severity = Severity.ERROR
+
+
+@dataclass(frozen=True, slots=True)
+class _OpcodeResult:
+    form: Form | None
+    issues: tuple[_Issue, ...]
+    chosen: tuple[tuple[str, str], ...]  # (slot name, value)
+    known: bool  # the form is closed and matched: operand checks apply
+
+    def value(self, slot: str) -> str | None:
+        for name, value in self.chosen:
+            if name == slot:
+                return value
+        return None
+
+
+@dataclass(slots=True)
+class _Scope:
+    """Names visible inside one function."""
+
+    regs: dict[str, str | None] = field(default_factory=dict)  # exact name -> type
+    ranges: dict[str, tuple[int, str | None]] = field(default_factory=dict)  # prefix -> (count, type)
+    symbols: set[str] = field(default_factory=set)
+    resolved: dict[str, tuple[bool, str | None]] = field(default_factory=dict)  # lookup cache
+
+
+def check_ptx(source: str, *, target: str | None = None, filename: str | None = None) -> list[Diagnostic]:
+    """Check one PTX module; `target` (e.g. `sm_90a`) overrides the module's `.target` for gating.
+
+    Returns diagnostics sorted by position: errors for what is certainly illegal, warnings and
+    infos for what may be. An empty list (or one without errors) means the checker found nothing
+    wrong; ptxas remains the judge.
+    """
+    return _Checker(load_tables(), parse_module(source), target, filename).run()
+
+
+@lru_cache(maxsize=256)
+def _usable_sregs(target: Target | None, version: Version | None) -> frozenset[str]:
+    """Special registers (and the sink `_`) usable on this target and `.version`."""
+    sregs = load_tables().special_registers
+    usable = {n for n, s in sregs.items() if s.req.target_ok(target) and s.req.version_ok(version)}
+    return frozenset(usable | {"_"})
+
+
+def _close(word: str, choices: Iterable[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
+    return difflib.get_close_matches(word, list(choices), n=n, cutoff=cutoff)
+
+
+def _fmt_version(v: Version) -> str:
+    return f"{v[0]}.{v[1]}"
+
+
+def _requirement_issues(
+    what: str, req: Requirement, target: Target | None, version: Version | None
+) -> list[_Issue]:
+    issues: list[_Issue] = []
+    if not req.target_ok(target):
+        assert target is not None
+        hint = f"use .target {req.arch_names[0] if req.arch_names else f'sm_{req.sm}'} or later"
+        if req.arch_names:
+            hint = f"use .target {req.arch_names[0]} (arch-specific features need the `a` target)"
+        if req.ptx is not None:
+            hint += f" with .version {_fmt_version(req.ptx)} or later"
+        issues.append(
+            _Issue(
+                Codes.NEEDS_TARGET,
+                f"{what} needs {req.target_text()}; this module targets {target.name}",
+                hint + ", or use an alternative legal on this target",
+            )
+        )
+    if not req.version_ok(version):
+        assert version is not None and req.ptx is not None
+        issues.append(
+            _Issue(
+                Codes.NEEDS_VERSION,
+                f"{what} needs PTX ISA .version {_fmt_version(req.ptx)} or later; "
+                f"this module declares .version {_fmt_version(version)}",
+                f"raise `.version` to {_fmt_version(req.ptx)} or later",
+            )
+        )
+    return issues
+
+
+def _legal(slot: Slot, target: Target | None, version: Version | None) -> list[str]:
+    return [v.value for v in slot.values if v.req.target_ok(target) and v.req.version_ok(version)]
+
+
+def _match_forms(tables: Tables, base: str, tokens: list[str]) -> list[Form]:
+    """The forms of `base` whose name tokens all occur in the opcode (longest names first)."""
+    candidates = tables.forms_by_base.get(base, ())
+    present = set(tokens)
+    found = [f for f in candidates if f.tokens <= present]
+    if not found:
+        return []
+    best = found[0].ntokens
+    return [f for f in found if f.ntokens == best]
+
+
+@lru_cache(maxsize=8192)
+def _analyze(opcode: str, target: Target | None, version: Version | None) -> _OpcodeResult:
+    tables = load_tables()
+    tokens = opcode.split(".")
+    base = tokens[0]
+    if base not in tables.mnemonics:
+        alias = tables.aliases.get(base) or tables.aliases.get(opcode)
+        suggestions = [alias] if alias else _close(base, tables.full_names)
+        hint = f"did you mean `{suggestions[0]}`?" if suggestions else "check the PTX ISA instruction list"
+        if len(suggestions) > 1:
+            hint = "did you mean " + " or ".join(f"`{s}`" for s in suggestions) + "?"
+        return _OpcodeResult(
+            None,
+            (_Issue(Codes.UNKNOWN_INSTRUCTION, f"unknown instruction `{base}`", hint),),
+            (),
+            False,
+        )
+    forms = _match_forms(tables, base, tokens)
+    if not forms:
+        return _OpcodeResult(None, _unmatched(tables, base, tokens), (), False)
+    best: _OpcodeResult | None = None
+    for form in forms:
+        result = _analyze_form(tables, form, tokens, target, version)
+        if not any(i.severity == Severity.ERROR for i in result.issues):
+            return result
+        if best is None or len(result.issues) < len(best.issues):
+            best = result
+    assert best is not None
+    return best
+
+
+def _unmatched(tables: Tables, base: str, tokens: list[str]) -> tuple[_Issue, ...]:
+    """No form of a known mnemonic matched: only tokens unknown everywhere are errors."""
+    for token in tokens[1:]:
+        if "." + token not in tables.vocabulary and base in tables.forms_by_base:
+            names = [f.name for f in tables.forms_by_base[base]]
+            guess = _close(".".join(tokens[:2]), names, n=1)
+            hint = f"did you mean `{guess[0]}`?" if guess else "forms of `" + base + "`: " + ", ".join(names)
+            if not all(f.closed for f in tables.forms_by_base[base]):
+                return ()
+            return (_Issue(Codes.BAD_MODIFIER, f"unknown modifier `.{token}` in `{'.'.join(tokens)}`", hint),)
+    return (
+        _Issue(
+            Codes.UNKNOWN_FORM,
+            f"`{'.'.join(tokens)}` is not a form the PTX tables know; ptxas will judge it",
+            None,
+            Severity.INFO,
+        ),
+    )
+
+
+def _analyze_form(
+    tables: Tables, form: Form, tokens: list[str], target: Target | None, version: Version | None
+) -> _OpcodeResult:
+    issues: list[_Issue] = list(_requirement_issues(f"`{form.name}`", form.req, target, version))
+    name_tokens = set(form.tokens)
+    filled: dict[str, str] = {}
+    chosen: list[tuple[str, str]] = []
+    for token in tokens[1:]:
+        if token in name_tokens:
+            name_tokens.discard(token)
+            continue
+        value = "." + token
+        slot = _place(form, value, filled)
+        if slot is None:
+            if form.closed:
+                issues.append(_misplaced(tables, form, value, filled, target, version))
+            continue
+        filled[slot.name] = value
+        chosen.append((slot.name, value))
+        req = slot.index[value]
+        if not req.empty:
+            issues.extend(_requirement_issues(f"`{value}` on `{form.name}`", req, target, version))
+    if form.closed:
+        for slot in form.slots:
+            if slot.required and slot.name not in filled:
+                legal = " ".join(_legal(slot, target, version))
+                code = Codes.BAD_TYPE if slot.is_type else Codes.BAD_MODIFIER
+                what = "type" if slot.is_type else f"`{slot.name}` modifier"
+                issues.append(_Issue(code, f"`{form.name}` needs a {what}", f"legal here: {legal}"))
+        present = set(filled.values())
+        for combo in form.combos:
+            if combo.values <= present:
+                what = "`" + form.name + "".join(sorted(combo.values)) + "`"
+                issues.extend(_requirement_issues(what, combo.req, target, version))
+        for rule in form.rules:
+            if rule.when in present and not (rule.needs_one_of & present):
+                code = (
+                    Codes.BAD_STATE_SPACE
+                    if any(v in tables.state_spaces for v in rule.needs_one_of)
+                    else Codes.BAD_MODIFIER
+                )
+                issues.append(_Issue(code, rule.message, "add " + " or ".join(sorted(rule.needs_one_of))))
+    return _OpcodeResult(form, tuple(issues), tuple(chosen), form.closed)
+
+
+def _place(form: Form, value: str, filled: dict[str, str]) -> Slot | None:
+    for slot in form.slots:
+        if value in slot.index and slot.name not in filled:
+            return slot
+    return None
+
+
+def _misplaced(
+    tables: Tables,
+    form: Form,
+    value: str,
+    filled: dict[str, str],
+    target: Target | None,
+    version: Version | None,
+) -> _Issue:
+    """The issue for a modifier no free slot of a closed form accepts."""
+    taken = [s for s in form.slots if value in s.index]
+    if taken:
+        slot = taken[0]
+        other = filled.get(slot.name, "")
+        if slot.name == "ss" or value in tables.state_spaces:
+            return _Issue(
+                Codes.BAD_STATE_SPACE,
+                f"`{form.name}` takes one state space; got `{other}` and `{value}`",
+                "keep exactly one state space",
+            )
+        code = Codes.BAD_TYPE if slot.is_type else Codes.BAD_MODIFIER
+        if other == value:
+            return _Issue(code, f"`{value}` is repeated in `{form.name}`", "write each modifier once")
+        return _Issue(
+            code,
+            f"`{other}` and `{value}` conflict in `{form.name}` (both are `{slot.name}`)",
+            f"choose one of: {' '.join(_legal(slot, target, version))}",
+        )
+    type_slot = next((s for s in form.slots if s.is_type), None)
+    space_slot = next((s for s in form.slots if s.name == "ss"), None)
+    if value in tables.state_spaces or (space_slot is not None and _close(value, space_slot.index, 1, 0.75)):
+        if space_slot is None:
+            return _Issue(
+                Codes.BAD_STATE_SPACE, f"`{form.name}` takes no state space (`{value}`)", f"remove `{value}`"
+            )
+        legal = _legal(space_slot, target, version)
+        guess = _close(value, legal, 1, 0.75)
+        hint = (
+            (f"did you mean `{guess[0]}`? " if guess else "") + "legal state spaces here: " + " ".join(legal)
+        )
+        return _Issue(Codes.BAD_STATE_SPACE, f"`{form.name}` cannot use state space `{value}`", hint)
+    if value in tables.types and type_slot is not None:
+        legal = _legal(type_slot, target, version)
+        return _Issue(
+            Codes.BAD_TYPE,
+            f"`{value}` is not a legal type for `{form.name}`",
+            "legal types here: " + " ".join(legal),
+        )
+    legal_all = [v for s in form.slots for v in _legal(s, target, version)]
+    guess = _close(value, legal_all, 1)
+    if value not in tables.vocabulary:
+        message = f"unknown modifier `{value}` on `{form.name}`"
+    else:
+        message = f"`{value}` is not a modifier of `{form.name}`"
+    hint = (f"did you mean `{guess[0]}`? " if guess else "") + _slots_text(form, target, version)
+    return _Issue(Codes.BAD_MODIFIER, message, hint)
+
+
+def _slots_text(form: Form, target: Target | None, version: Version | None) -> str:
+    parts = [f"{s.name}: {' '.join(_legal(s, target, version))}" for s in form.slots if not s.is_type]
+    return "modifiers of `" + form.name + "`: " + ("; ".join(parts) if parts else "none")
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+class _Checker:
+    def __init__(self, tables: Tables, module: Module, target: str | None, filename: str | None) -> None:
+        self.tables = tables
+        self.module = module
+        self.override = target
+        self.filename = filename
+        self.found: list[tuple[int, Diagnostic]] = []
+        self.target: Target | None = None
+        self.version: Version | None = None
+        self.module_symbols: set[str] = set()
+        self.usable_sregs: frozenset[str] = frozenset()
+        self.analyses: dict[str, _OpcodeResult] = {}
+
+    # -- reporting
+    def add(
+        self, pos: int, code: str, message: str, hint: str | None, severity: Severity = Severity.ERROR
+    ) -> None:
+        line, column = self.module.line_col(pos)
+        self.found.append(
+            (
+                pos,
+                Diagnostic(
+                    code=code,
+                    message=message,
+                    severity=severity,
+                    file=self.filename,
+                    line=line,
+                    column=column,
+                    hint=hint,
+                    source=CHECK_SOURCE,
+                ),
+            )
+        )
+
+    def run(self) -> list[Diagnostic]:
+        self.check_header()
+        self.usable_sregs = _usable_sregs(self.target, self.version)
+        for fn in self.module.functions:
+            self.module_symbols.add(fn.name)
+        for fn in self.module.functions:
+            self.check_function(fn)
+        for statement in self.module.stray:
+            if isinstance(statement, Instruction):
+                self.add(
+                    statement.pos,
+                    Codes.SYNTAX,
+                    f"instruction `{statement.opcode}` outside a function body",
+                    "instructions belong inside `.entry name(...) { ... }` or `.func`",
+                )
+        if self.module.unbalanced is not None:
+            self.add(
+                self.module.unbalanced,
+                Codes.SYNTAX,
+                "unmatched `}`",
+                "check the braces of the function bodies",
+            )
+        self.found.sort(key=lambda item: item[0])
+        return [d for _, d in self.found]
+
+    # -- module header
+    def check_header(self) -> None:
+        tables = self.tables
+        header = self.module.header
+        version_dir = next((d for d in header if d.name == ".version"), None)
+        target_dir = next((d for d in header if d.name == ".target"), None)
+        if version_dir is None:
+            self.add(
+                0,
+                Codes.DIRECTIVE,
+                "missing `.version` directive",
+                f"start the module with `.version {_fmt_version(tables.max_version)}` (or the one you need)",
+            )
+        else:
+            version = parse_version(version_dir.text)
+            if version is None or version not in tables.versions:
+                maxv = _fmt_version(tables.max_version)
+                if version is not None and version > tables.max_version:
+                    message = f"unsupported .version {version_dir.text}; this ptxas supports up to {maxv}"
+                else:
+                    message = f"unsupported .version {version_dir.text!r}"
+                self.add(version_dir.pos, Codes.DIRECTIVE, message, f"use a PTX ISA version such as {maxv}")
+            else:
+                self.version = version
+            if header and header[0] is not version_dir:
+                self.add(
+                    header[0].pos,
+                    Codes.DIRECTIVE,
+                    "`.version` must be the first directive of the module",
+                    "move `.version` to the top",
+                )
+        name: str | None = None
+        if target_dir is None:
+            self.add(
+                0, Codes.DIRECTIVE, "missing `.target` directive", "add `.target sm_XX` after `.version`"
+            )
+        else:
+            names = [t.strip() for t in target_dir.text.split(",") if t.strip()]
+            for option in names[1:]:
+                if option not in tables.target_options:
+                    self.add(
+                        target_dir.pos,
+                        Codes.DIRECTIVE,
+                        f"unknown .target option `{option}`",
+                        "options: " + " ".join(sorted(tables.target_options)),
+                    )
+            name = names[0] if names else ""
+            if name not in tables.targets:
+                guess = _close(name, tables.targets, 1)
+                hint = (f"did you mean `{guess[0]}`? " if guess else "") + "targets look like sm_80, sm_90a"
+                self.add(target_dir.pos, Codes.DIRECTIVE, f"unknown .target `{name}`", hint)
+        effective = self.override or name
+        if effective:
+            self.target = resolve_target(effective, tables)
+            known = tables.targets.get(effective)
+            if known is not None and self.version is not None and self.version < known.min_ptx:
+                pos = target_dir.pos if target_dir is not None else 0
+                self.add(
+                    pos,
+                    Codes.NEEDS_VERSION,
+                    f"PTX .version {_fmt_version(self.version)} does not support .target {effective}",
+                    f"{effective} needs .version {_fmt_version(known.min_ptx)} or later",
+                )
+        size_dir = next((d for d in header if d.name == ".address_size"), None)
+        if size_dir is not None:
+            if size_dir.text not in ("32", "64"):
+                self.add(size_dir.pos, Codes.DIRECTIVE, f"bad .address_size {size_dir.text!r}", "use 64")
+            elif size_dir.text == "32" and self.target is not None and self.target.number >= 90:
+                self.add(
+                    size_dir.pos,
+                    Codes.DIRECTIVE,
+                    "32-bit addressing is not supported on sm_90 or later",
+                    "use `.address_size 64`",
+                )
+        for directive in header:
+            if directive.name in (".version", ".target", ".address_size"):
+                continue
+            self.check_directive(directive, None)
+
+    # -- declarations
+    def check_directive(self, directive: Directive, scope: _Scope | None) -> None:
+        tables = self.tables
+        name = directive.name
+        if name not in tables.directives and name not in tables.state_spaces:
+            guess = _close(name, tables.directives | set(tables.state_spaces), 1)
+            self.add(
+                directive.pos,
+                Codes.DIRECTIVE,
+                f"unknown directive `{name}`",
+                f"did you mean `{guess[0]}`?" if guess else None,
+            )
+            return
+        req = tables.directive_reqs.get(name) or tables.state_spaces.get(name)
+        if req is not None and not req.empty:
+            for issue in _requirement_issues(f"`{name}`", req, self.target, self.version):
+                self.add(directive.pos, issue.code, issue.message, issue.hint)
+        if name in (".loc", ".file", ".pragma", ".section", ".callprototype", ".alias", ".entry", ".func"):
+            return
+        self.declare(directive, scope)
+
+    def declare(self, directive: Directive, scope: _Scope | None) -> None:
+        """Record the names a declaration introduces (and check a `.reg` type)."""
+        text = directive.text
+        if directive.name in (".visible", ".extern", ".weak", ".common") and (
+            ".func" in text or ".entry" in text
+        ):
+            match = re.search(r"\.(?:entry|func)\s*(?:\([^)]*\)\s*)?([A-Za-z_$%][\w$]*)", text)
+            if match:
+                self.module_symbols.add(match.group(1))
+            return
+        text = text.split("=", 1)[0]
+        text = _ALIGN.sub(" ", text)
+        text = re.sub(r"\[[^\]]*\]", " ", text)
+        type_name: str | None = None
+        vector = False
+        names: list[tuple[str, int | None]] = []
+        for word in text.replace(",", " ").split():
+            if word.startswith("."):
+                if word in self.tables.types and type_name is None:
+                    type_name = word
+                elif word in (".v2", ".v4", ".v8"):
+                    vector = True
+                elif (
+                    directive.name == ".reg"
+                    and word not in self.tables.state_spaces
+                    and word not in (".ptr",)
+                ):
+                    guess = _close(word, self.tables.register_types, 1)
+                    self.add(
+                        directive.pos,
+                        Codes.BAD_TYPE,
+                        f"`{word}` is not a register type",
+                        f"did you mean `{guess[0]}`?" if guess else "use .b32, .f32, .pred, ...",
+                    )
+                continue
+            for match in _DECL_NAME.finditer(word):
+                count = match.group(2)
+                names.append((match.group(1), int(count) if count is not None else None))
+        if directive.name == ".reg" and type_name is not None and type_name not in self.tables.register_types:
+            self.add(
+                directive.pos,
+                Codes.BAD_TYPE,
+                f"`{type_name}` is not a register type",
+                "register types: " + " ".join(sorted(self.tables.register_types)),
+            )
+        reg_type = None if vector else type_name
+        for decl, count in names:
+            if scope is None:
+                self.module_symbols.add(decl)
+            elif directive.name == ".reg":
+                if count is not None:
+                    scope.ranges[decl] = (count, reg_type)
+                else:
+                    scope.regs[decl] = reg_type
+            else:
+                scope.symbols.add(decl)
+
+    # -- functions
+    def check_function(self, fn: Function) -> None:
+        scope = _Scope()
+        scope.symbols.update(fn.params)
+        for statement in fn.body:
+            if isinstance(statement, Label):
+                scope.symbols.add(statement.name)
+            elif isinstance(statement, Directive):
+                self.check_directive(statement, scope)
+        for statement in fn.body:
+            if isinstance(statement, Instruction):
+                self.check_instruction(statement, scope)
+
+    def check_instruction(self, ins: Instruction, scope: _Scope) -> None:
+        if not ins.opcode:
+            self.add(
+                ins.pos,
+                Codes.SYNTAX,
+                "cannot parse this statement",
+                "write `[@p] opcode.modifiers operands;`",
+            )
+            return
+        result = self.analyses.get(ins.opcode)
+        if result is None:
+            result = self.analyses[ins.opcode] = _analyze(ins.opcode, self.target, self.version)
+        for issue in result.issues:
+            self.add(ins.opcode_pos, issue.code, issue.message, issue.hint, issue.severity)
+        if ins.guard is not None:
+            self.check_guard(ins, scope)
+        resolved = scope.resolved
+        for name in _IDENT.findall(ins.rest):
+            hit = resolved.get(name)
+            if hit is None:
+                hit = self.lookup(name, scope)
+            if not hit[0]:
+                operand = next((o for o in ins.operands if name in o.text), ins.operands[0])
+                self.unknown_name(name, operand, scope)
+        form = result.form
+        if form is None or not result.known or form.operands is None:
+            return
+        self.check_operands(ins, form, result, scope)
+
+    def check_guard(self, ins: Instruction, scope: _Scope) -> None:
+        name = ins.guard.lstrip("!") if ins.guard else ""
+        found, reg_type = self.lookup(name, scope)
+        if not found:
+            self.add(
+                ins.guard_pos,
+                Codes.UNDECLARED_REGISTER,
+                f"undeclared predicate `{name}`",
+                "declare it, e.g. `.reg .pred %p<4>;`",
+            )
+        elif reg_type is not None and reg_type != ".pred":
+            self.add(
+                ins.guard_pos,
+                Codes.BAD_OPERAND,
+                f"guard `{name}` is a {reg_type} register, not a predicate",
+                "guards take a .pred register: `@%p1` (set it with setp)",
+            )
+
+    def lookup(self, name: str, scope: _Scope) -> tuple[bool, str | None]:
+        """(declared?, type) of a register or symbol name (memoized per function)."""
+        cached = scope.resolved.get(name)
+        if cached is not None:
+            return cached
+        result: tuple[bool, str | None] = (False, None)
+        if name in scope.regs:
+            result = (True, scope.regs[name])
+        else:
+            match = _REG_INDEX.match(name)
+            entry = scope.ranges.get(match.group(1)) if match is not None else None
+            if match is not None and entry is not None and int(match.group(2)) < entry[0]:
+                result = (True, entry[1])
+            elif name in scope.symbols or name in self.module_symbols or name in self.usable_sregs:
+                result = (True, None)
+        scope.resolved[name] = result
+        return result
+
+    def unknown_name(self, name: str, operand: Operand, scope: _Scope) -> None:
+        text = operand.text
+        sreg = self.tables.special_registers.get(name)
+        pos = operand.pos + max(text.find(name), 0)
+        if sreg is not None:
+            if not sreg.req.empty:
+                for issue in _requirement_issues(f"`{name}`", sreg.req, self.target, self.version):
+                    self.add(pos, issue.code, issue.message, issue.hint)
+            return
+        if name.startswith("%"):
+            hint = self.register_hint(name, scope)
+            self.add(pos, Codes.UNDECLARED_REGISTER, f"undeclared register `{name}`", hint)
+        else:
+            known = list(scope.symbols | self.module_symbols)
+            guess = _close(name, known, 1)
+            hint = f"did you mean `{guess[0]}`?" if guess else "declare it (a .param, a variable or a label)"
+            self.add(pos, Codes.UNDECLARED_SYMBOL, f"unknown symbol `{name}`", hint)
+
+    def register_hint(self, name: str, scope: _Scope) -> str:
+        match = _REG_INDEX.match(name)
+        if match is not None and match.group(1) in scope.ranges:
+            count = scope.ranges[match.group(1)][0]
+            prefix = match.group(1)
+            return (
+                f"`.reg ... {prefix}<{count}>` declares {prefix}0..{prefix}{count - 1}; "
+                f"raise the count to {int(match.group(2)) + 1} or more"
+            )
+        if name in self.tables.special_registers or name.split(".", 1)[0] in self.tables.special_registers:
+            return "special register"
+        guess = _close(
+            name, list(scope.regs) + [p + "0" for p in scope.ranges] + list(self.tables.special_registers), 1
+        )
+        return (f"did you mean `{guess[0]}`? " if guess else "") + "declare it, e.g. `.reg .b32 %r<8>;`"
+
+    def check_operands(self, ins: Instruction, form: Form, result: _OpcodeResult, scope: _Scope) -> None:
+        assert form.operands is not None
+        low, high = form.min_operands, form.max_operands
+        count = len(ins.operands)
+        if not low <= count <= high:
+            wanted = str(low) if low == high else f"{low} to {high}"
+            shape = ", ".join(o.render() for o in form.operands)
+            self.add(
+                ins.opcode_pos,
+                Codes.OPERAND_COUNT,
+                f"`{form.name}` takes {wanted} operand{'s' if high != 1 else ''}; got {count}",
+                f"operands: {shape}" if shape else "it takes no operands",
+            )
+            return
+        vec = result.value("vec") if result.chosen else None
+        for spec, operand in zip(form.operands, ins.operands, strict=False):
+            text = operand.text
+            is_address = text[0] == "["
+            if spec.address == is_address and not (spec.vector and vec is not None):
+                continue
+            if spec.address and not is_address:
+                self.add(
+                    operand.pos,
+                    Codes.BAD_OPERAND,
+                    f"operand `{spec.name}` of `{form.name}` must be an address in brackets, got `{text}`",
+                    f"write `[{text}]`",
+                )
+            elif not spec.address and is_address:
+                self.add(
+                    operand.pos,
+                    Codes.BAD_OPERAND,
+                    f"operand `{spec.name}` of `{form.name}` is a value, not an address: `{text}`",
+                    "load the value with `ld` first, or remove the brackets",
+                )
+            elif spec.vector and vec is not None:
+                size = int(vec[2:])
+                elements = text[1:-1].split(",") if text.startswith("{") and text.endswith("}") else None
+                if elements is None or len(elements) != size:
+                    got = f"{len(elements)} registers" if elements is not None else f"`{text}`"
+                    self.add(
+                        operand.pos,
+                        Codes.BAD_OPERAND,
+                        f"`{vec}` needs a vector of {size} registers `{{...}}`; got {got}",
+                        "e.g. {" + ", ".join(f"%f{i}" for i in range(size)) + "}",
+                    )
+        for typed in form.typed:
+            if typed.position >= count:
+                continue
+            expected: str | None = typed.literal or (result.value(typed.slot) if typed.slot else None)
+            if expected is None or expected not in _TYPE_INFO:
+                continue
+            operand = ins.operands[typed.position]
+            for piece in operand.text.split("|"):
+                name = piece.strip().lstrip("!-")
+                if not name.startswith("%") and not name[:1].isalpha():
+                    continue
+                found, reg_type = self.lookup(name, scope)
+                if not found or reg_type is None or reg_type not in _TYPE_INFO:
+                    continue
+                if not _compatible(expected, reg_type, typed.wider_ok):
+                    self.add(
+                        operand.pos,
+                        Codes.BAD_OPERAND,
+                        f"`{name}` is a {reg_type} register; `{ins.opcode}` needs {expected} here",
+                        _type_hint(expected),
+                    )
+
+
+def _compatible(expected: str, actual: str, wider_ok: bool) -> bool:
+    ek, es = _TYPE_INFO[expected]
+    ak, asz = _TYPE_INFO[actual]
+    if ek == "p" or ak == "p":
+        return ek == ak
+    if wider_ok:
+        if asz < es:
+            return False
+        return not (ak == "f" and ek == "f" and asz != es)
+    if asz != es:
+        return False
+    if ek == "b" or ak == "b":
+        return True
+    if ek == "f" or ak == "f":
+        return ek == ak
+    return True
+
+
+def _type_hint(expected: str) -> str:
+    kind, size = _TYPE_INFO[expected]
+    if kind == "p":
+        return "use a .pred register"
+    if kind == "f":
+        return f"use a {expected} or .b{size} register (convert with cvt or mov.b{size} first)"
+    return f"use a {size}-bit integer or .b{size} register (convert with cvt first)"
