@@ -17,6 +17,8 @@ from agent.providers import ChatMessage
 from agent.state import Attempt, RunState, RunStatus
 from kernelwright.domain import Candidate, Outcome, TraceKind
 from kernelwright.errors import ModelRequestError
+from knowledge.lessons import AttemptRecord, RunRecord, classify_problem, distill_lessons
+from knowledge.lessons_store import LessonStore, relevant_lessons
 from prompts import AttemptSummary, PromptInput, Step, render_prompt
 from rag.queries import build_query
 from sandbox.compile import compile_candidate
@@ -31,10 +33,15 @@ Update = dict[str, Any]
 async def retrieve(state: RunState, runtime: Runtime[RunContext]) -> Update:
     """Find manual sections and guides for this problem (and for the last attempt's diagnostics)."""
     ctx = runtime.context
-    diagnostics = state.current.diagnostics if state.current and state.step == Step.FIX_COMPILE else []
+    last = state.attempts[-1] if state.attempts else None
+    diagnostics = last.diagnostics if last is not None and state.step == Step.FIX_COMPILE else []
     query = build_query(state.problem, state.target, diagnostics)
     started = time.monotonic()
     hits = ctx.retriever.search(query, ctx.retrieval_k)
+    # lessons distilled from earlier runs (fixes of the same diagnostics, tuning that won on this GPU)
+    hits += relevant_lessons(
+        state.target, diagnostics, classify_problem(state.problem), 2, settings=ctx.settings, arch=state.arch
+    )
     ctx.trace.emit(
         TraceKind.RETRIEVED,
         "retrieve",
@@ -234,6 +241,7 @@ async def record(state: RunState, runtime: Runtime[RunContext]) -> Update:
     best = state.best
     if status == RunStatus.RUNNING:
         status, reason = _final_status(state, runtime.context)
+    lessons = _store_lessons(state, runtime.context)
     runtime.context.trace.emit(
         TraceKind.RUN_FINISHED,
         "record",
@@ -247,8 +255,36 @@ async def record(state: RunState, runtime: Runtime[RunContext]) -> Update:
         cost_usd=state.cost_usd,
         turns=state.turn,
         wall_s=time.time() - state.started_at,
+        lessons=lessons,
     )
     return {"status": status, "stop_reason": reason}
+
+
+def _store_lessons(state: RunState, ctx: RunContext) -> int:
+    """Distill what this run teaches (fixes, winning tuning choices) into the lesson store."""
+    best = state.best
+    record = RunRecord(
+        run_id=state.run_id,
+        target=state.target,
+        arch=state.arch,
+        device=best.verdict.device if best and best.verdict else None,
+        problem=state.problem.key,
+        problem_class=classify_problem(state.problem),
+        model=ctx.provider.model,
+        attempts=[
+            AttemptRecord(
+                a.turn,
+                a.code,
+                a.outcome,
+                [*a.diagnostics, *(a.verdict.diagnostics if a.verdict else [])],
+                a.verdict.speedup_vs_eager if a.verdict else None,
+            )
+            for a in state.attempts
+        ],
+    )
+    lessons = distill_lessons(record)
+    LessonStore.from_settings(ctx.settings).add(lessons)
+    return len(lessons)
 
 
 def _final_status(state: RunState, ctx: RunContext) -> tuple[RunStatus, str]:

@@ -18,9 +18,10 @@ from kernelwright.domain import Problem, Target, TraceKind
 from kernelwright.errors import UserError
 from kernelwright.logs import get_logger
 from kernelwright.settings import Settings
-from rag.retriever import Retriever, builtin_retriever
-from sandbox.executor import Executor, LocalExecutor
+from rag.retriever import Retriever, default_retriever
+from sandbox.executor import Executor
 from sandbox.verify import VerifyOptions
+from sandbox.zygote_executor import make_executor
 
 __all__ = ["GenerationRequest", "RunResult", "run_generation"]
 
@@ -69,8 +70,8 @@ async def run_generation(
     context = RunContext(
         settings=settings,
         provider=provider,
-        executor=executor or LocalExecutor(),
-        retriever=retriever or builtin_retriever(),
+        executor=executor or make_executor(settings),
+        retriever=retriever or default_retriever(settings),
         trace=trace,
         budgets=budgets,
         verify_options=verify_options or VerifyOptions.from_settings(settings),
@@ -78,37 +79,45 @@ async def run_generation(
     )
     context.kernel_cache.mkdir(parents=True, exist_ok=True)
     config = {"configurable": {"thread_id": run_id}}
-    async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoint_db)) as saver:
-        saver.serde = checkpoint_serializer()
-        graph = build_graph(saver)
-        if request is None:
-            snapshot = await graph.aget_state(config)
-            if not snapshot.values:
-                raise UserError(f"no checkpoint for run {run_id!r} in {settings.checkpoint_db}")
-            trace.emit(
-                TraceKind.RUN_STARTED, "resume", resumed=True, provider=provider.name, model=provider.model
-            )
-            final = await graph.ainvoke(None, config, context=context)
-        else:
-            state = RunState(
-                run_id=run_id,
-                problem=request.problem,
-                target=request.target,
-                arch=request.arch,
-                notes=list(request.notes),
-                started_at=time.time(),
-            )
-            trace.emit(
-                TraceKind.RUN_STARTED,
-                "start",
-                problem=request.problem.key,
-                target=request.target.value,
-                provider=provider.name,
-                model=provider.model,
-                replay=provider.is_replay,
-                budgets=budgets.__dict__,
-            )
-            final = await graph.ainvoke(state, config, context=context)
+    try:
+        async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoint_db)) as saver:
+            saver.serde = checkpoint_serializer()
+            graph = build_graph(saver)
+            if request is None:
+                snapshot = await graph.aget_state(config)
+                if not snapshot.values:
+                    raise UserError(f"no checkpoint for run {run_id!r} in {settings.checkpoint_db}")
+                trace.emit(
+                    TraceKind.RUN_STARTED,
+                    "resume",
+                    resumed=True,
+                    provider=provider.name,
+                    model=provider.model,
+                )
+                final = await graph.ainvoke(None, config, context=context)
+            else:
+                state = RunState(
+                    run_id=run_id,
+                    problem=request.problem,
+                    target=request.target,
+                    arch=request.arch,
+                    notes=list(request.notes),
+                    started_at=time.time(),
+                )
+                trace.emit(
+                    TraceKind.RUN_STARTED,
+                    "start",
+                    problem=request.problem.key,
+                    target=request.target.value,
+                    provider=provider.name,
+                    model=provider.model,
+                    replay=provider.is_replay,
+                    budgets=budgets.__dict__,
+                )
+                final = await graph.ainvoke(state, config, context=context)
+    finally:
+        if executor is None:
+            await context.executor.aclose()
     result = RunResult(run_id=run_id, state=RunState.model_validate(final), trace_path=trace.path)
     log.info(
         "run finished",

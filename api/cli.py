@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.knowledge_cli import knowledge_app
 from api.ptx_cli import ptx_app
 from kernelwright.domain import Candidate, Outcome, Target
 from kernelwright.errors import KernelwrightError, UserError
@@ -29,6 +30,7 @@ problems_app = typer.Typer(no_args_is_help=True, help="List and inspect problems
 trace_app = typer.Typer(no_args_is_help=True, help="Read run traces.")
 app.add_typer(problems_app, name="problems")
 app.add_typer(ptx_app, name="ptx")
+app.add_typer(knowledge_app, name="knowledge")
 app.add_typer(trace_app, name="trace")
 
 console = Console(stderr=True)

@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     timing_trials: int = 100
     timing_warmup: int = 10
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    executor: Literal["zygote", "local"] = "zygote"  # zygote: workers forked from a warm process
     worker_python: str | None = Field(default=None, description="Python interpreter of the worker processes")
 
     # Retrieval (RAG): vectors in Chroma (embedded under `home/chroma`, or a server at `chroma_url`),

@@ -17,7 +17,7 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,9 +26,12 @@ from kernelwright.domain import Hit
 __all__ = [
     "MAX_CHUNK_LINES",
     "TEXT_SUFFIXES",
+    "BlockFinder",
     "Chunk",
+    "HeadingFinder",
     "LexicalIndex",
     "split_markdown",
+    "split_outline",
     "split_text",
     "tokenize",
 ]
@@ -104,8 +107,25 @@ class _Section:
     units: list[_Unit] = field(default_factory=list)
 
 
-def split_markdown(text: str, source: str, max_lines: int = MAX_CHUNK_LINES) -> list[Chunk]:
-    """Chunks of a Markdown document, cut at headings and blank lines, never inside a code fence."""
+HeadingFinder = Callable[[Sequence[str], int], tuple[int, str, int] | None]
+"""`(lines, i) -> (level, title, line count)` when a heading starts at line `i` (0-based), else None."""
+BlockFinder = Callable[[Sequence[str], int], int | None]
+"""`(lines, i) -> end` (0-based, exclusive) when an atomic block (code) starts at line `i`, else None."""
+
+
+def split_outline(
+    text: str,
+    source: str,
+    *,
+    heading_at: HeadingFinder,
+    block_at: BlockFinder,
+    max_lines: int = MAX_CHUNK_LINES,
+) -> list[Chunk]:
+    """Chunks of any document with headings and code blocks: cut at headings and blank lines, never
+    inside a block. The format only decides what a heading and a block look like (Markdown `#` and
+    fences, reStructuredText underlines and `::` blocks, definitions in source files), so every
+    format gets the same packing and the same exact line ranges. A heading's `heading` is the path
+    of titles above it joined by " > "."""
     lines = _lines(text)
     sections: list[_Section] = []
     stack: list[tuple[int, str]] = []
@@ -120,28 +140,26 @@ def split_markdown(text: str, source: str, max_lines: int = MAX_CHUNK_LINES) -> 
             paragraph_start = None
 
     while i < len(lines):
-        line = lines[i]
-        fence = _FENCE.match(line)
-        heading = _HEADING.match(line)
-        if fence:
+        block_end = block_at(lines, i)
+        if block_end is not None and block_end > i:
             close_paragraph(i)
-            end = _fence_end(lines, i, fence.group(1))
-            current.units.append(_Unit(i, end, atomic=True))
-            i = end
+            current.units.append(_Unit(i, block_end, atomic=True))
+            i = block_end
             continue
-        if heading:
+        heading = heading_at(lines, i)
+        if heading is not None:
+            level, title, count = heading
             close_paragraph(i)
             current.end = i
             sections.append(current)
-            level, title = len(heading.group(1)), heading.group(2).strip()
             while stack and stack[-1][0] >= level:
                 stack.pop()
             stack.append((level, title))
             current = _Section(heading=" > ".join(t for _, t in stack), start=i, end=i)
-            current.units.append(_Unit(i, i + 1, atomic=False))
-            i += 1
+            current.units.append(_Unit(i, min(i + max(count, 1), len(lines)), atomic=False))
+            i += max(count, 1)
             continue
-        if not line.strip():
+        if not lines[i].strip():
             close_paragraph(i)
         elif paragraph_start is None:
             paragraph_start = i
@@ -153,6 +171,23 @@ def split_markdown(text: str, source: str, max_lines: int = MAX_CHUNK_LINES) -> 
     for section in sections:
         chunks.extend(_pack(lines, section.units, section.heading, source, max_lines))
     return chunks
+
+
+def _markdown_heading(lines: Sequence[str], i: int) -> tuple[int, str, int] | None:
+    match = _HEADING.match(lines[i])
+    return (len(match.group(1)), match.group(2).strip(), 1) if match else None
+
+
+def _markdown_block(lines: Sequence[str], i: int) -> int | None:
+    fence = _FENCE.match(lines[i])
+    return _fence_end(lines, i, fence.group(1)) if fence else None
+
+
+def split_markdown(text: str, source: str, max_lines: int = MAX_CHUNK_LINES) -> list[Chunk]:
+    """Chunks of a Markdown document, cut at headings and blank lines, never inside a code fence."""
+    return split_outline(
+        text, source, heading_at=_markdown_heading, block_at=_markdown_block, max_lines=max_lines
+    )
 
 
 def split_text(text: str, source: str, max_lines: int = MAX_CHUNK_LINES) -> list[Chunk]:

@@ -10,10 +10,11 @@ from functools import cache
 from typing import Protocol, runtime_checkable
 
 from kernelwright.domain import Hit
+from kernelwright.settings import Settings
 from knowledge import guides_dir
 from rag.lexical import LexicalIndex
 
-__all__ = ["Retriever", "builtin_retriever"]
+__all__ = ["Retriever", "builtin_retriever", "default_retriever"]
 
 
 @runtime_checkable
@@ -29,3 +30,17 @@ def builtin_retriever() -> LexicalIndex:
     guide file names, e.g. `ptx-basics.md`)."""
     folder = guides_dir()
     return LexicalIndex.from_paths(sorted(folder.glob("*.md")), root=folder, collection="builtin")
+
+
+def default_retriever(settings: Settings, collection: str = "builtin") -> Retriever:
+    """The hybrid store's `collection` when it has been ingested (`kernelwright knowledge ingest
+    --builtin` for the guides), else the in-memory BM25 index over the guides: retrieval works with
+    no ingest step, and gets vectors as soon as there are some. Checking costs one SQLite query;
+    Chroma is loaded only if the collection exists."""
+    from rag.fts import FtsStore
+
+    if FtsStore(settings.rag_db).collection(collection) is None:
+        return builtin_retriever()
+    from rag.hybrid import HybridRetriever
+
+    return HybridRetriever(settings=settings, collection=collection)

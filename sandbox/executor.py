@@ -13,7 +13,6 @@ import contextlib
 import ctypes
 import json
 import os
-import resource
 import signal
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kernelwright.errors import SandboxError
+from sandbox.runtime.limits import CLONE_NEWNET, apply_limits
 
 __all__ = [
     "Executor",
@@ -43,7 +43,6 @@ _ENV_ALLOWLIST = (
     "NVIDIA_VISIBLE_DEVICES",
     "TRITON_PTXAS_PATH",
 )
-_CLONE_NEWNET = 0x40000000
 _STDERR_TAIL = 8000
 
 
@@ -109,6 +108,9 @@ class Executor(ABC):
     @abstractmethod
     async def spawn(self, spec: ProcessSpec) -> WorkerProcess: ...
 
+    async def aclose(self) -> None:  # noqa: B027 - most executors hold nothing between workers
+        """Release what the executor keeps between workers (a zygote process, a Docker client)."""
+
 
 def scrubbed_env(extra: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Only allowlisted variables of `base` (default: this process) plus `extra`: secrets never pass."""
@@ -120,28 +122,28 @@ def scrubbed_env(extra: Mapping[str, str], base: Mapping[str, str] | None = None
 
 def _apply_limits(limits: Limits) -> None:
     """Runs in the child between fork and exec."""
-    if limits.cpu_seconds is not None:
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
-    if limits.address_space_bytes is not None:
-        resource.setrlimit(resource.RLIMIT_AS, (limits.address_space_bytes, limits.address_space_bytes))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if limits.isolate_network:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.unshare(_CLONE_NEWNET) != 0:
-            os.environ["KERNELWRIGHT_NO_NETNS"] = "1"  # the child's own copy; read back by nobody else
+    apply_limits(
+        cpu_seconds=limits.cpu_seconds,
+        address_space_bytes=limits.address_space_bytes,
+        open_files=limits.open_files,
+        file_size_bytes=limits.file_size_bytes,
+        isolate_network=limits.isolate_network,
+    )
 
 
-class _LocalWorker(WorkerProcess):
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self._proc = proc
+class _StreamWorker(WorkerProcess):
+    """A worker reached through a line stream (pipes or a socket) with its stderr drained into a tail."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stderr: asyncio.StreamReader
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
         self._stderr = bytearray()
-        self._drain = asyncio.create_task(self._read_stderr())
+        self._drain = asyncio.create_task(self._read_stderr(stderr))
 
-    async def _read_stderr(self) -> None:
-        assert self._proc.stderr is not None
-        while chunk := await self._proc.stderr.read(4096):
+    async def _read_stderr(self, stderr: asyncio.StreamReader) -> None:
+        while chunk := await stderr.read(4096):
             self._stderr.extend(chunk)
             del self._stderr[: max(0, len(self._stderr) - _STDERR_TAIL)]
 
@@ -149,24 +151,28 @@ class _LocalWorker(WorkerProcess):
     def stderr_tail(self) -> str:
         return self._stderr.decode("utf-8", errors="replace")
 
+    @abstractmethod
+    async def _wait_exit(self, timeout: float) -> int | None:
+        """The exit status once the process ended (None if it did not end within `timeout`)."""
+
+    @abstractmethod
+    def _kill(self) -> None:
+        """SIGKILL the worker's whole process group."""
+
     async def send(self, message: Mapping[str, Any]) -> None:
-        assert self._proc.stdin is not None
         try:
-            self._proc.stdin.write((json.dumps(dict(message)) + "\n").encode())
-            await self._proc.stdin.drain()
+            self._writer.write((json.dumps(dict(message)) + "\n").encode())
+            await self._writer.drain()
         except (BrokenPipeError, ConnectionResetError) as exc:
-            await self._proc.wait()
-            raise WorkerExited(self._proc.returncode, self.stderr_tail) from exc
+            raise WorkerExited(await self._wait_exit(5), self.stderr_tail) from exc
 
     async def receive(self, timeout: float) -> dict[str, Any]:
-        assert self._proc.stdout is not None
-        line = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
+        line = await asyncio.wait_for(self._reader.readline(), timeout)
         if not line:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._proc.wait(), 5)
+            status = await self._wait_exit(5)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._drain), 2)
-            raise WorkerExited(self._proc.returncode, self.stderr_tail)
+            raise WorkerExited(status, self.stderr_tail)
         try:
             message = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -176,13 +182,29 @@ class _LocalWorker(WorkerProcess):
         return message
 
     async def close(self) -> None:
-        if self._proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            await self._proc.wait()
+        self._kill()
+        await self._wait_exit(10)
+        self._writer.close()
         self._drain.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._drain
+
+
+class _LocalWorker(_StreamWorker):
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        super().__init__(proc.stdout, proc.stdin, proc.stderr)
+        self._proc = proc
+
+    async def _wait_exit(self, timeout: float) -> int | None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._proc.wait(), timeout)
+        return self._proc.returncode
+
+    def _kill(self) -> None:
+        if self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
 
 
 class LocalExecutor(Executor):
@@ -225,7 +247,7 @@ class LocalExecutor(Executor):
             pid = os.fork()
             if pid == 0:  # pragma: no cover - child
                 libc = ctypes.CDLL(None, use_errno=True)
-                os._exit(0 if libc.unshare(_CLONE_NEWNET) == 0 else 1)
+                os._exit(0 if libc.unshare(CLONE_NEWNET) == 0 else 1)
             _, status = os.waitpid(pid, 0)
             self._netns_supported = os.waitstatus_to_exitcode(status) == 0
         return self._netns_supported

@@ -206,3 +206,17 @@ def test_resume_of_unknown_run_is_a_clear_error(settings: Settings) -> None:
 
     with pytest.raises(UserError, match="no checkpoint"):
         asyncio.run(run_generation(None, settings=settings, provider=ScriptedProvider(), run_id="nope"))
+
+
+def test_lessons_from_one_run_reach_the_model_in_the_next(settings: Settings, examples: Path) -> None:
+    if shutil.which("ptxas") is None and not Path("/usr/local/cuda/bin/ptxas").exists():
+        pytest.skip("ptxas is not installed")
+    relu = Problem.from_file(examples / "problems" / "relu.py")
+    first = ScriptedProvider(_replies(examples, "relu_ptx.json"))
+    _run(settings, first, relu, Target.PTX)
+    again = ScriptedProvider(_replies(examples, "relu_ptx.json"))
+    result = _run(settings, again, relu, Target.PTX)
+    fix_prompt = again.requests[1][1].content
+    assert "lesson:" in fix_prompt  # the fix learned in the first run is cited in the second
+    retrieved = [e for e in read_trace(result.trace_path) if e.kind == TraceKind.RETRIEVED]
+    assert any(h["citation"].startswith("lesson:") for e in retrieved for h in e.data["hits"])

@@ -1,0 +1,129 @@
+"""Hybrid search: FTS5 (exact kernel tokens) and vectors (paraphrases), fused by reciprocal rank.
+
+Reciprocal rank fusion (Cormack et al. 2009) adds `1 / (RRF_K + rank)` over the two ranked lists:
+it needs no calibration between BM25 scores and cosine similarities, which live on unrelated
+scales, and a chunk found by both lists rises above one found by either. The fused list then goes
+through a `Reranker` (identity by default): the hook where a cross-encoder or an LLM judge can
+reorder the few best candidates without touching retrieval.
+
+A collection named "builtin" that was never ingested falls back to the in-memory BM25 index over the
+packaged guides, so retrieval works with no ingest step and nothing installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from kernelwright.domain import Hit
+from kernelwright.errors import UnknownNameError
+from kernelwright.settings import Settings
+from rag.fts import FtsStore
+
+__all__ = [
+    "BUILTIN_COLLECTION",
+    "RRF_K",
+    "HybridRetriever",
+    "IdentityReranker",
+    "Reranker",
+    "known_collections",
+    "reciprocal_rank_fusion",
+    "search",
+]
+
+BUILTIN_COLLECTION = "builtin"
+RRF_K = 60
+"""The usual RRF constant: damps the head of each list so neither list alone decides the order."""
+_CANDIDATES_PER_HIT = 4
+_MIN_CANDIDATES = 20
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Reorders (and may drop) fused hits for a query; receives more hits than will be returned."""
+
+    def rerank(self, query: str, hits: Sequence[Hit]) -> list[Hit]: ...
+
+
+class IdentityReranker:
+    """The default: keep the fused order."""
+
+    def rerank(self, query: str, hits: Sequence[Hit]) -> list[Hit]:
+        return list(hits)
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> list[tuple[str, float]]:
+    """Ids with their fused scores, best first (ties: the order of first appearance)."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    order = {item: i for i, item in enumerate(dict.fromkeys(i for r in rankings for i in r))}
+    return sorted(scores.items(), key=lambda pair: (-pair[1], order[pair[0]]))
+
+
+def known_collections(settings: Settings) -> list[str]:
+    """Ingested collection names, plus "builtin" (always searchable)."""
+    names = {c.name for c in FtsStore(settings.rag_db).collections()}
+    names.add(BUILTIN_COLLECTION)
+    return sorted(names)
+
+
+def search(
+    query: str,
+    *,
+    collection: str = BUILTIN_COLLECTION,
+    k: int = 5,
+    settings: Settings,
+    reranker: Reranker | None = None,
+) -> list[Hit]:
+    """The `k` best chunks of `collection` for `query`, best first; `Hit.score` is the RRF score.
+
+    Raises `UnknownNameError` (listing the known collections) for a collection never ingested.
+    """
+    if k <= 0:
+        return []
+    fts = FtsStore(settings.rag_db)
+    if fts.collection(collection) is None:
+        if collection == BUILTIN_COLLECTION:
+            from rag.retriever import builtin_retriever
+
+            return (reranker or IdentityReranker()).rerank(query, builtin_retriever().search(query, k))[:k]
+        raise UnknownNameError(
+            f"unknown collection {collection!r}; known collections: {', '.join(known_collections(settings))}"
+            " (create one with `kernelwright knowledge ingest PATH --collection NAME`)"
+        )
+    from rag.vectors import VectorStore
+
+    limit = max(k * _CANDIDATES_PER_HIT, _MIN_CANDIDATES)
+    lexical = [chunk_id for chunk_id, _ in fts.search(query, collection, limit)]
+    vector = [chunk_id for chunk_id, _ in VectorStore(settings).search(collection, query, limit)]
+    fused = reciprocal_rank_fusion([lexical, vector])
+    stored = fts.chunks([chunk_id for chunk_id, _ in fused])
+    hits = [
+        Hit(
+            source=chunk.source,
+            start_line=chunk.start_line,
+            end_line=chunk.end_line,
+            score=round(score, 6),
+            text=chunk.text,
+            collection=collection,
+            heading=chunk.heading,
+        )
+        for chunk_id, score in fused
+        if (chunk := stored.get(chunk_id)) is not None
+    ]
+    return (reranker or IdentityReranker()).rerank(query, hits)[:k]
+
+
+@dataclass
+class HybridRetriever:
+    """A `Retriever` over one ingested collection (for the agent's `RunContext.retriever`)."""
+
+    settings: Settings
+    collection: str = BUILTIN_COLLECTION
+    reranker: Reranker = field(default_factory=IdentityReranker)
+
+    def search(self, query: str, k: int = 5) -> list[Hit]:
+        return search(query, collection=self.collection, k=k, settings=self.settings, reranker=self.reranker)
