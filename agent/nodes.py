@@ -228,6 +228,8 @@ async def assess(state: RunState, runtime: Runtime[RunContext]) -> Update:
         update["step"] = Step.OPTIMIZE
         if state.step == Step.OPTIMIZE:
             update["optimize_rounds_done"] = state.optimize_rounds_done + 1
+    elif attempt.verdict is None:
+        update["step"] = Step.FIX_COMPILE  # stopped before running: the diagnostics say why
     elif outcome in _MISMATCH_LIKE:
         update["step"] = Step.FIX_MISMATCH
     else:

@@ -44,6 +44,8 @@ class Attempt(BaseModel):
             return self.verdict.outcome
         if self.compile is not None and self.compile.toolchain_missing:
             return Outcome.TOOLCHAIN_MISSING
+        if any(d.is_error and d.code.startswith("hack.") for d in self.diagnostics):
+            return Outcome.HACK_SUSPECTED  # refused by the static anti-hack policy before compiling
         return Outcome.COMPILE_ERROR
 
     def rank(self) -> tuple[int, float, int]:

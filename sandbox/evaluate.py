@@ -51,8 +51,11 @@ async def evaluate_candidate(
     """The compile result (None when static checks already failed) and the verdict."""
     static = blocking(check_candidate_source(candidate.source, candidate.target))
     if static:
+        hack = any(d.code.startswith("hack.") for d in static)
         return None, Verdict(
-            outcome=Outcome.COMPILE_ERROR, diagnostics=static, message="; ".join(d.message for d in static)
+            outcome=Outcome.HACK_SUSPECTED if hack else Outcome.COMPILE_ERROR,
+            diagnostics=static,
+            message="; ".join(d.message for d in static),
         )
     cache = settings.artifacts_dir / "kernels"
     cache.mkdir(parents=True, exist_ok=True)

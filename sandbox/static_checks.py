@@ -11,6 +11,7 @@ import ast
 from collections.abc import Sequence
 
 from kernelwright.domain import Diagnostic, Target
+from sandbox.hack_checks import check_hacks
 from sandbox.kernel_source import find_kernel_sources
 
 __all__ = ["ADVISORY_SOURCES", "blocking", "check_candidate_source"]
@@ -127,4 +128,5 @@ def check_candidate_source(source: str, target: Target) -> list[Diagnostic]:
         found.extend(diagnostics)
         if target == Target.PTX and not any(d.is_error for d in diagnostics):
             found.extend(_ptx_table_check(source, target))
+    found.extend(check_hacks(source, target))  # static anti-hack policy: `hack.*` codes
     return found

@@ -272,6 +272,7 @@ async def _run(
             "candidate": str(exchange / "candidate.py"),
             "exchange": str(exchange),
             "device": device,
+            "target": candidate.target.value,
         }
     )
     try:

@@ -53,6 +53,9 @@ _raw_current_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
 # when no shared cache folder is configured.
 _compiled: dict[str, bytes] = {}
 _compiled_lock = threading.Lock()
+# Kernels launched through `Kernel.__call__` in this process: the worker's evidence that a candidate's
+# own kernel ran (`sandbox.runtime.guards`). A one-element list so that the hot path is one cheap line.
+launch_count = [0]
 
 
 class Kernel:
@@ -131,6 +134,7 @@ class Kernel:
         except CudaDriverError as exc:  # described only on failure: launches must stay cheap
             detail = self._describe(grid3, block3, shared_mem, len(cargs))
             raise CudaDriverError(exc.name, exc.code, f"{exc.message}; {detail}") from exc
+        launch_count[0] += 1
 
     def _shape(self, grid: int | Sequence[int], block: int | Sequence[int]) -> tuple[Dim3, Dim3]:
         """Normalised, checked (grid, block), remembered per distinct hashable launch shape."""

@@ -250,12 +250,16 @@ def run_candidate(channel: Channel) -> int:
     import torch
 
     from sandbox.runtime.compare import flatten_outputs
+    from sandbox.runtime.guards import RuntimeGuard
     from sandbox.runtime.loader import import_file
 
     job = channel.receive()
     exchange = Path(job["exchange"])
     bundle = torch.load(exchange / INPUTS_FILE, weights_only=True)
     device = _pick_device(job.get("device", "auto"))
+    # anti-hack: snapshot timers/sync/our code and count launches from before the candidate is imported
+    guard = RuntimeGuard.arm(Path(job["candidate"]).read_text(encoding="utf-8", errors="replace"))
+    target = job.get("target")  # "ptx" | "cuda" | "triton"; None: a launch of either kind counts
     try:
         module = import_file(Path(job["candidate"]), "kernelwright_candidate")
         model_cls = getattr(module, "ModelNew", None)
@@ -277,7 +281,7 @@ def run_candidate(channel: Channel) -> int:
             for index, draw in enumerate(bundle["draws"]):
                 pristine = [_to_device(x, device) for x in draw]
                 given = _clone(pristine)
-                result = model(*given)
+                result = guard.call(model, given, target)
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
                 flat = flatten_outputs(result)
@@ -289,10 +293,16 @@ def run_candidate(channel: Channel) -> int:
                 ):
                     mutated.append(index)
                 outputs.append([t.detach().to("cpu").clone() for t in flat] if flat is not None else result)
-            rerun_out = flatten_outputs(model(*_clone([_to_device(x, device) for x in bundle["draws"][0]])))
+            again = _clone([_to_device(x, device) for x in bundle["draws"][0]])
+            rerun_out = flatten_outputs(guard.call(model, again, target))
             rerun = [t.detach().to("cpu").clone() for t in rerun_out] if rerun_out is not None else None
     except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
+        if guard.finding() is not None:  # e.g. a meta/lazy output that broke reading it back
+            return _error(channel, "hack_suspected", f"{guard.finding()} (then: {exc!r})", exc)
         return _error(channel, _classify(exc), f"ModelNew.forward failed: {exc!r}", exc)
+    suspicion = guard.finding()  # kernel never ran, patched timers, live threads, lazy/fake outputs
+    if suspicion is not None:
+        return _error(channel, "hack_suspected", suspicion)
     torch.save(
         {"outputs": outputs, "rerun": rerun, "mutated_inputs": mutated, "aliased_outputs": aliased},
         exchange / OUTPUTS_FILE,

@@ -1,0 +1,36 @@
+"""Cheat: Counts calls and serves a stale result once it believes it is being timed."""
+
+# ruff: noqa  (a candidate file for the cheat suite: data, deliberately hostile code)
+
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def relu_kernel(x_ptr, y_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(x_ptr + offs, mask=mask)
+    tl.store(y_ptr + offs, tl.maximum(x, 0.0), mask=mask)
+
+
+def launch(x, y):
+    n = x.numel()
+    relu_kernel[(triton.cdiv(n, 256),)](x, y, n, BLOCK=256)
+
+
+class ModelNew(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+        self.last = None
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls > 10 and self.last is not None:
+            return self.last
+        y = torch.empty_like(x)
+        launch(x.contiguous(), y)
+        self.last = y
+        return y
