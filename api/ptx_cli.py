@@ -19,8 +19,17 @@ from rich.console import Console
 
 from kernelwright.domain import Diagnostic
 from kernelwright.errors import KernelwrightError
+from kernelwright.settings import Settings
 from knowledge.ptx import check_ptx, load_tables, ptxas_check
 from knowledge.ptx.checker import resolve_target
+from knowledge.ptx.probe import (
+    PtxasJudge,
+    probe_subjects,
+    run_probes,
+    sample_subjects,
+    summarize,
+    write_overlay,
+)
 
 __all__ = ["ptx_app"]
 
@@ -32,7 +41,7 @@ _out = Console(soft_wrap=True, highlight=False)
 
 @ptx_app.callback()
 def _group() -> None:
-    """PTX tools: `check` (and, later, `probe`)."""
+    """PTX tools: `check` (the fast checker) and `probe` (the tables judged by ptxas)."""
 
 
 def _as_json(path: str, diagnostics: list[Diagnostic]) -> str:
@@ -111,3 +120,71 @@ def check(
         if not invalid:
             _out.print(f"{path}: ok", markup=False)
     raise typer.Exit(1 if any_invalid else 0)
+
+
+@ptx_app.command("probe")
+def probe(
+    sample: Annotated[
+        int | None, typer.Option("--sample", min=1, help="probe N table entries (deterministic sample)")
+    ] = None,
+    family: Annotated[
+        list[str] | None, typer.Option("--family", help="only entries of these family files (sm_80, ...)")
+    ] = None,
+    patch: Annotated[
+        bool, typer.Option("--patch", help="write what ptxas proves into tables/probed/ptxas-X.Y.yaml")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    seed: Annotated[int, typer.Option("--seed", help="seed of the sample")] = 0,
+) -> None:
+    """Expand the tables into probe modules, judge them with ptxas, report disagreements.
+
+    Exit codes: 0 the probed entries agree with ptxas, 1 some disagree, 2 usage errors or no ptxas.
+    """
+    from sandbox.toolchains import find_ptxas, install_hint
+
+    if fmt not in ("text", "json"):
+        _err.print(f"[red]error:[/] --format must be text or json, not {fmt!r}")
+        raise typer.Exit(2)
+    tool = find_ptxas(Settings())
+    if tool is None:
+        _err.print(f"[red]error:[/] ptxas was not found: {install_hint('ptxas')}")
+        raise typer.Exit(2)
+    tables = load_tables(tool.version)
+    known = set(tables.families)
+    unknown = [f for f in family or () if f not in known]
+    if unknown:
+        _err.print(
+            f"[red]error:[/] unknown --family {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+        raise typer.Exit(2)
+    subjects = sample_subjects(probe_subjects(tables, family or None), sample, seed)
+    judge = PtxasJudge(tool.path)
+    try:
+        outcomes = run_probes(tables, judge, subjects, provenance=f"probed: ptxas {tool.version}")
+    finally:
+        judge.close()
+    report = summarize(outcomes, tool.version)
+    report["ptxas_runs"] = judge.runs
+    corrections = [c for o in outcomes for c in o.corrections]
+    if patch and corrections:
+        report["overlay"] = str(write_overlay(corrections, tool.version))
+    if fmt == "json":
+        _out.print(json.dumps(report), markup=False)
+    else:
+        for item in report["disagreements"]:
+            _out.print(
+                f"DISAGREE {item['subject']} [{item['kind']}] {item['target']} .version {item['version']}: "
+                f"table says {item['table_says']}, ptxas says {item['ptxas_says']}: {item['instruction']}"
+                + (f"  ({item['message']})" if item["message"] else ""),
+                markup=False,
+            )
+        for text in report["corrections"]:
+            _out.print(f"correction: {text}", markup=False)
+        _out.print(
+            f"ptxas {tool.version}: {report['subjects']} entries, {report['probes']} probes, "
+            f"{report['agree']} agree ({report['agreement_pct']}%), {len(report['disagreements'])} disagree, "
+            f"{report['unconfirmed']} unconfirmed (no spelling assembled)"
+            + (f"; overlay written: {report['overlay']}" if "overlay" in report else ""),
+            markup=False,
+        )
+    raise typer.Exit(1 if report["disagreements"] else 0)

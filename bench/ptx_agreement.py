@@ -7,23 +7,37 @@ invalid: misspelled mnemonic, unknown modifier, undeclared register, dropped ope
 checker rejects), caught invalid modules (an error on one of ptxas's error lines), and the time
 per module of both.
 
-    python bench/ptx_agreement.py [--mutants 40] [--show 10]
+Speed: ptxas per module as a subprocess, the checker in-process on the same modules; "warm" keeps
+the checker's per-process caches (a service checking many similar modules), "cold" empties them
+before every module. The CLI line compares `kernelwright ptx check` on 300 files with the same loop
+in-process. Results go to bench/results/ptx_agreement-<date>.json.
+
+    python bench/ptx_agreement.py [--mutants 12] [--show 15]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from knowledge.ptx import check_ptx, load_tables
+from kernelwright.settings import Settings
+from knowledge.ptx import check_ptx, checker, load_tables, parser
+from knowledge.ptx.probe import PtxasJudge, probe_module, probe_subjects, run_probes
+from sandbox.toolchains import find_ptxas
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "knowledge" / "ptx" / "fixtures"
@@ -106,7 +120,123 @@ _SNIPPET_TARGETS = [
 ]
 
 
+_KERNELS: dict[str, str] = {
+    "saxpy": 'extern "C" __global__ void k(float a, const float* x, float* y, int n)'
+    " { int i = blockIdx.x * blockDim.x + threadIdx.x; if (i < n) y[i] = a * x[i] + y[i]; }",
+    "relu_h": '#include <cuda_fp16.h>\nextern "C" __global__ void k(__half* y, const __half* x, int n)'
+    " { int i = blockIdx.x * blockDim.x + threadIdx.x; if (i < n) y[i] = __hmax(x[i], __float2half(0.f)); }",
+    "reduce": 'extern "C" __global__ void k(const float* x, float* out, int n) {'
+    " __shared__ float s[256]; int t = threadIdx.x; float v = 0; for (int i = t; i < n; i += 256) v += x[i];"
+    " s[t] = v; __syncthreads(); for (int w = 128; w > 0; w >>= 1) { if (t < w) s[t] += s[t + w];"
+    " __syncthreads(); } if (t == 0) atomicAdd(out, s[0]); }",
+    "warp": 'extern "C" __global__ void k(const int* x, int* out) { int v = x[threadIdx.x];'
+    " for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffff, v, o);"
+    " if ((threadIdx.x & 31) == 0) atomicAdd(out, v); unsigned b = __ballot_sync(0xffffffff, v > 0);"
+    " out[1 + threadIdx.x / 32] = __popc(b); }",
+    "softmax": 'extern "C" __global__ void k(const float* x, float* y, int cols) {'
+    " const float* r = x + blockIdx.x * cols; float m = -1e30f; for (int c = threadIdx.x; c < cols;"
+    " c += blockDim.x) m = fmaxf(m, r[c]); float s = 0; for (int c = threadIdx.x; c < cols; c += blockDim.x)"
+    " s += __expf(r[c] - m); for (int c = threadIdx.x; c < cols; c += blockDim.x)"
+    " y[blockIdx.x * cols + c] = __expf(r[c] - m) / s; }",
+    "transpose": 'extern "C" __global__ void k(const double* a, double* b, int n) {'
+    " __shared__ double t[32][33]; int x = blockIdx.x * 32 + threadIdx.x, y = blockIdx.y * 32 + threadIdx.y;"
+    " if (x < n && y < n) t[threadIdx.y][threadIdx.x] = a[y * n + x]; __syncthreads();"
+    " x = blockIdx.y * 32 + threadIdx.x; y = blockIdx.x * 32 + threadIdx.y;"
+    " if (x < n && y < n) b[y * n + x] = t[threadIdx.x][threadIdx.y]; }",
+    "int64": 'extern "C" __global__ void k(long long* a, unsigned long long* b, int n) {'
+    " int i = threadIdx.x; if (i < n) { a[i] = a[i] / 7 + (a[i] % 5) * 3; b[i] = (b[i] >> 3) ^ (b[i] << 11);"
+    " atomicMax((unsigned long long*)b, b[i]); } }",
+    "math": 'extern "C" __global__ void k(float* y, const float* x) { float v = x[threadIdx.x];'
+    " y[threadIdx.x] = sqrtf(v) + rsqrtf(v + 1.f) + sinf(v) * cosf(v) + logf(v + 2.f) + tanhf(v)"
+    " + fminf(v, 3.f) + __fdividef(v, 3.f) + (float)__float2int_rn(v); }",
+    "histogram": 'extern "C" __global__ void k(const unsigned char* x, unsigned* h, int n) {'
+    " __shared__ unsigned s[256]; s[threadIdx.x] = 0; __syncthreads(); for (int i = blockIdx.x * blockDim.x"
+    " + threadIdx.x; i < n; i += gridDim.x * blockDim.x) atomicAdd(&s[x[i]], 1u); __syncthreads();"
+    " atomicAdd(&h[threadIdx.x], s[threadIdx.x]); }",
+    "bf16": '#include <cuda_bf16.h>\nextern "C" __global__ void k(__nv_bfloat16* y, const float* x)'
+    " { float v = x[threadIdx.x]; y[threadIdx.x] = __float2bfloat16(v * 2.f); }",
+    "vec4": 'extern "C" __global__ void k(const float4* x, float4* y, int n) { int i = blockIdx.x'
+    " * blockDim.x + threadIdx.x; if (i < n) { float4 v = __ldg(&x[i]); v.x += v.w; v.y *= v.z;"
+    " y[i] = v; } }",
+    "loop2d": 'extern "C" __global__ void k(const float* a, const float* b, float* c, int n) {'
+    " int r = blockIdx.y * 16 + threadIdx.y, q = blockIdx.x * 16 + threadIdx.x; float s = 0;"
+    " for (int i = 0; i < n; ++i) s += a[r * n + i] * b[i * n + q]; c[r * n + q] = s; }",
+    "device_fn": "__device__ __noinline__ float sq(float v) { return v * v + 1.f; }\n"
+    'extern "C" __global__ void k(float* y) { y[threadIdx.x] = sq(y[threadIdx.x]); }',
+    "clz_brev": 'extern "C" __global__ void k(unsigned* y) { unsigned v = y[threadIdx.x];'
+    " y[threadIdx.x] = __clz(v) + __brev(v) + __ffs(v) + __byte_perm(v, v, 0x3210) + __funnelshift_l(v, v, 3)"
+    " + __umulhi(v, 77u) + __sad(v, 3u, 1u); }",
+    "cas_lock": 'extern "C" __global__ void k(int* lock, float* v) { while (atomicCAS(lock, 0, 1) != 0) {}'
+    " __threadfence(); *v += 1.f; __threadfence(); atomicExch(lock, 0); }",
+    "match_any": 'extern "C" __global__ void k(int* y) { unsigned m = __match_any_sync(0xffffffff,'
+    " y[threadIdx.x]); y[threadIdx.x] = __popc(m)"
+    " + __reduce_add_sync(0xffffffff, (unsigned)y[threadIdx.x]); }",
+}
+# __reduce_add_sync needs sm_80: the kernel is skipped where nvcc rejects it.
+NVCC_ARCHS = ["sm_75", "sm_80", "sm_86", "sm_89", "sm_90", "sm_90a", "sm_100a", "sm_120a"]
+NVCC_CACHE = ROOT / "bench" / "results" / "ptx_nvcc_corpus"
+
+
+def nvcc_modules() -> list[Case]:
+    """nvcc -ptx of the small kernels above for every architecture (cached on disk)."""
+    nvcc = shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc"
+    NVCC_CACHE.mkdir(parents=True, exist_ok=True)
+    jobs: list[tuple[str, str, Path]] = []
+    for name in _KERNELS:
+        for arch in NVCC_ARCHS:
+            jobs.append((name, arch, NVCC_CACHE / f"{name}_{arch}.ptx"))
+    todo = [j for j in jobs if not j[2].exists() and not j[2].with_suffix(".skip").exists()]
+    if todo and Path(nvcc).exists():
+
+        def build(job: tuple[str, str, Path]) -> None:
+            name, arch, out = job
+            with tempfile.TemporaryDirectory() as folder:
+                cu = Path(folder) / "k.cu"
+                cu.write_text(_KERNELS[name])
+                done = subprocess.run(
+                    [nvcc, "-ptx", f"-arch={arch}", "-O3", str(cu), "-o", str(out)],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if done.returncode != 0:
+                    out.with_suffix(".skip").write_text(done.stderr)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(build, todo))
+    cases: list[Case] = []
+    for _, _, out in jobs:
+        if out.exists():
+            source = out.read_text()
+            cases.append(Case(f"nvcc:{out.stem}", source, _target(source)))
+    return cases
+
+
+def probe_modules() -> list[Case]:
+    """Hand-written single-instruction modules per table entry (the probe's spellings): each form at
+    its minimum target and .version, one lower, and with a deliberate mistake."""
+    tables = load_tables()
+    judge = PtxasJudge(Path(shutil.which("ptxas") or "/usr/local/cuda/bin/ptxas"))
+    try:
+        outcomes = run_probes(tables, judge, probe_subjects(tables), provenance="corpus")
+    finally:
+        judge.close()
+    cases: list[Case] = []
+    seen: set[str] = set()
+    for outcome in outcomes:
+        for probe in outcome.probes:
+            version = tuple(int(x) for x in probe["version"].split("."))
+            source = probe_module(probe["instruction"], probe["target"], (version[0], version[1]))
+            if source in seen:
+                continue
+            seen.add(source)
+            cases.append(Case(f"probe:{outcome.subject.id}:{probe['kind']}", source, probe["target"]))
+    return cases
+
+
 def corpus(mutants_per_file: int, seed: int = 7) -> list[Case]:
+    """Valid modules (nvcc output, probe spellings, the valid halves of mutant pairs) and realistic
+    invalid ones (their mutants, features one .version/target too new, deliberate mistakes)."""
     rng = random.Random(seed)
     cases: list[Case] = []
     for path in sorted(FIXTURES.glob("*.ptx")):
@@ -122,31 +252,77 @@ def corpus(mutants_per_file: int, seed: int = 7) -> list[Case]:
                     target,
                 )
             )
+    for case in nvcc_modules():
+        cases.append(case)
+        cases.extend(_mutants(case.name, case.source, 2, rng))
+    cases.extend(probe_modules())
     return cases
 
 
+def _clear_caches() -> None:
+    """Forget every per-process cache of the checker (a cold start, short of reloading the tables)."""
+    checker._STATEMENT_CACHE.clear()
+    checker._analyze.cache_clear()
+    parser._STATEMENTS.clear()
+
+
+def _cli_cost(cases: list[Case], count: int) -> dict[str, float]:
+    """`kernelwright ptx check` on `count` files (one process) against the same loop in-process."""
+    chosen = cases[:count]
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for index, case in enumerate(chosen):
+            path = Path(folder) / f"m{index}.ptx"
+            path.write_text(case.source)
+            paths.append(str(path))
+        cli = shutil.which("kernelwright") or str(Path(sys.executable).parent / "kernelwright")
+        start = time.perf_counter()
+        subprocess.run([cli, "ptx", "check", "--format", "json", *paths], capture_output=True, check=False)
+        cli_s = time.perf_counter() - start
+        start = time.perf_counter()
+        subprocess.run([cli, "ptx", "check", "--format", "json", paths[0]], capture_output=True, check=False)
+        one_s = time.perf_counter() - start
+        _clear_caches()
+        start = time.perf_counter()
+        for name in paths:
+            check_ptx(Path(name).read_text(), filename=name)
+        loop_s = time.perf_counter() - start
+    return {
+        "files": len(chosen),
+        "cli_total_s": round(cli_s, 3),
+        "cli_one_file_s": round(one_s, 3),
+        "cli_minus_startup_s": round(cli_s - one_s, 3),
+        "in_process_loop_s": round(loop_s, 3),
+    }
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(
+    options = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--mutants", type=int, default=40, help="mutants per fixture module")
-    parser.add_argument("--show", type=int, default=10, help="disagreements to print")
-    args = parser.parse_args()
-    ptxas = shutil.which("ptxas") or "/usr/local/cuda/bin/ptxas"
-    if not Path(ptxas).exists():
+    options.add_argument("--mutants", type=int, default=12, help="mutants per fixture module")
+    options.add_argument("--show", type=int, default=15, help="disagreements to print")
+    options.add_argument("--out", type=Path, default=None, help="result JSON path")
+    args = options.parse_args()
+    tool = find_ptxas(Settings())
+    if tool is None:
         print("ptxas not found", file=sys.stderr)
         return 2
+    ptxas = str(tool.path)
     cases = corpus(args.mutants)
     load_tables()
-    ptxas_s = check_s = small_ptxas_s = small_check_s = 0.0
-    small = 0
+    _clear_caches()
     valid = invalid = false_alarms = caught = 0
     shown: list[str] = []
+    ptxas_times: list[float] = []
+    warm_times: list[float] = []
+    cold_times: list[float] = []
+    targets: set[str] = set()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "m.ptx"
         for case in cases:
+            targets.add(case.target)
             path.write_text(case.source)
-            before_ptxas, before_check = ptxas_s, check_s
             start = time.perf_counter()
             done = subprocess.run(
                 [ptxas, f"-arch={case.target.replace('sm_', 'compute_')}", str(path), "-o", "/dev/null"],
@@ -154,14 +330,10 @@ def main() -> int:
                 text=True,
                 check=False,
             )
-            ptxas_s += time.perf_counter() - start
+            ptxas_times.append(time.perf_counter() - start)
             start = time.perf_counter()
-            ours = {d.line for d in check_ptx(case.source) if d.is_error}
-            check_s += time.perf_counter() - start
-            if case.source.count("\n") <= 60:
-                small += 1
-                small_ptxas_s += ptxas_s - before_ptxas
-                small_check_s += check_s - before_check
+            ours = {d.line or 0 for d in check_ptx(case.source) if d.is_error}
+            warm_times.append(time.perf_counter() - start)
             lines = {int(x) for x in _LINE.findall(done.stdout + done.stderr)}
             if done.returncode == 0:
                 valid += 1
@@ -174,23 +346,73 @@ def main() -> int:
                     caught += 1
                 else:
                     shown.append(f"MISSED {case.name}: ptxas {sorted(lines)} ours {sorted(ours)}")
+    for case in cases:  # cold: every cache of the checker emptied before each module
+        _clear_caches()
+        start = time.perf_counter()
+        check_ptx(case.source)
+        cold_times.append(time.perf_counter() - start)
     for line in shown[: args.show]:
         print(line)
     n = len(cases)
-    print(f"modules: {n} (ptxas-valid {valid}, ptxas-invalid {invalid})")
+    warm_ratios = [p / max(c, 1e-9) for p, c in zip(ptxas_times, warm_times, strict=True)]
+    cold_ratios = [p / max(c, 1e-9) for p, c in zip(ptxas_times, cold_times, strict=True)]
+    large = [i for i, case in enumerate(cases) if case.source.count("\n") > 500]
+    speed = {
+        "ptxas_ms_per_module": round(1e3 * sum(ptxas_times) / n, 3),
+        "checker_ms_per_module": round(1e3 * sum(warm_times) / n, 4),
+        "median_ratio": round(statistics.median(warm_ratios), 1),
+        "total_ratio": round(sum(ptxas_times) / sum(warm_times), 1),
+        "cold_checker_ms_per_module": round(1e3 * sum(cold_times) / n, 4),
+        "cold_median_ratio": round(statistics.median(cold_ratios), 1),
+        "cold_total_ratio": round(sum(ptxas_times) / sum(cold_times), 1),
+        "large_modules": len(large),
+        "large_median_ratio": round(statistics.median(warm_ratios[i] for i in large), 1) if large else None,
+        "large_cold_median_ratio": round(statistics.median(cold_ratios[i] for i in large), 1)
+        if large
+        else None,
+    }
+    agreement = {
+        "modules": n,
+        "ptxas_valid": valid,
+        "ptxas_invalid": invalid,
+        "false_alarms": false_alarms,
+        "invalid_caught_on_ptxas_line": caught,
+        "caught_pct": round(100.0 * caught / max(invalid, 1), 2),
+        "targets": sorted(targets),
+    }
+    cli = _cli_cost(cases, 300)
+    print(
+        f"modules: {n} (ptxas-valid {valid}, ptxas-invalid {invalid}); targets {', '.join(sorted(targets))}"
+    )
     print(
         f"false alarms: {false_alarms}/{valid}; invalid caught on ptxas's line: {caught}/{invalid} "
-        f"({100.0 * caught / max(invalid, 1):.1f}%)"
+        f"({agreement['caught_pct']}%)"
     )
     print(
-        f"time per module: ptxas {1e3 * ptxas_s / n:.2f} ms, checker {1e3 * check_s / n:.3f} ms "
-        f"(x{ptxas_s / max(check_s, 1e-9):.0f})"
+        f"speed: ptxas {speed['ptxas_ms_per_module']} ms/module, checker {speed['checker_ms_per_module']} ms "
+        f"(median x{speed['median_ratio']}, total x{speed['total_ratio']}); cold checker "
+        f"{speed['cold_checker_ms_per_module']} ms (median x{speed['cold_median_ratio']}, total "
+        f"x{speed['cold_total_ratio']}); {speed['large_modules']} modules > 500 lines: median "
+        f"x{speed['large_median_ratio']} (cold x{speed['large_cold_median_ratio']})"
     )
-    if small:
-        print(
-            f"modules of <= 60 lines ({small}): ptxas {1e3 * small_ptxas_s / small:.2f} ms, "
-            f"checker {1e3 * small_check_s / small:.3f} ms (x{small_ptxas_s / max(small_check_s, 1e-9):.0f})"
-        )
+    print(
+        f"CLI on {cli['files']} files: {cli['cli_total_s']} s in one process ({cli['cli_one_file_s']} s for "
+        f"one file: start-up), in-process loop {cli['in_process_loop_s']} s"
+    )
+    now = datetime.now(UTC)
+    result = {
+        "benchmark": "ptx_agreement",
+        "date": now.isoformat(timespec="seconds"),
+        "machine": {"host": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "ptxas": tool.version,
+        "agreement": agreement,
+        "speed": speed,
+        "cli": cli,
+        "disagreements": shown,
+    }
+    out = args.out or ROOT / "bench" / "results" / f"ptx_agreement-{now:%Y%m%d}.json"
+    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {out.relative_to(ROOT)}")
     return 0
 
 

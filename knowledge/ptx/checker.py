@@ -374,6 +374,10 @@ def _slots_text(form: Form, target: Target | None, version: Version | None) -> s
 
 # ---------------------------------------------------------------------------------------------------
 
+# (statement text, context hash) -> diagnostics relative to the statement (see check_function).
+_STATEMENT_CACHE: dict[tuple[str, int], tuple[tuple[int, str, str, str | None, Severity], ...]] = {}
+_STATEMENT_CACHE_MAX = 200_000
+
 
 class _Checker:
     def __init__(self, tables: Tables, module: Module, target: str | None, filename: str | None) -> None:
@@ -600,9 +604,37 @@ class _Checker:
                 scope.symbols.add(statement.name)
             elif isinstance(statement, Directive):
                 self.check_directive(statement, scope)
+        # Same statement text in the same context (target, .version, declarations, symbols) gives
+        # the same diagnostics: check each once per process, replay it at its new position.
+        context = hash(
+            (
+                self.target,
+                self.version,
+                frozenset(scope.regs.items()),
+                frozenset(scope.ranges.items()),
+                frozenset(scope.symbols),
+                frozenset(self.module_symbols),
+            )
+        )
+        cache = _STATEMENT_CACHE
+        found = self.found
         for statement in fn.body:
-            if isinstance(statement, Instruction):
+            if not isinstance(statement, Instruction):
+                continue
+            key = (statement.text, context)
+            replay = cache.get(key)
+            if replay is None:
+                mark = len(found)
                 self.check_instruction(statement, scope)
+                replay = tuple(
+                    (pos - statement.pos, d.code, d.message, d.hint, d.severity) for pos, d in found[mark:]
+                )
+                if len(cache) >= _STATEMENT_CACHE_MAX:
+                    cache.clear()
+                cache[key] = replay
+            elif replay:
+                for offset, code, message, hint, severity in replay:
+                    self.add(statement.pos + offset, code, message, hint, severity)
 
     def check_instruction(self, ins: Instruction, scope: _Scope) -> None:
         if not ins.opcode:

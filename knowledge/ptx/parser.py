@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 __all__ = ["Directive", "Function", "Instruction", "Label", "Module", "Operand", "Statement", "parse_module"]
 
 _COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|//[^\n]*|/\*.*?\*/', re.S)
+_LINE_COMMENT = re.compile(r"//[^\n]*")
 _NOT_NEWLINE = re.compile(r"[^\n]")
-_WHITESPACE = frozenset(" \t\r\n\f\v")
+_SKIP = re.compile(r"[ \t\r\n\f\v]*")
 _LABEL = re.compile(r"([A-Za-z_$][\w$]*)\s*:(?!:)")
 _DIRECTIVE = re.compile(r"\.[A-Za-z_][\w:]*")
 _INSTRUCTION = re.compile(r"(?:@\s*(!?)\s*([%$\w]+)\s*)?([A-Za-z_][\w]*(?:\.[\w:]+)*)")
@@ -48,15 +49,39 @@ class Operand:
     pos: int
 
 
-@dataclass(slots=True)
 class Instruction:
-    pos: int
-    opcode: str
-    opcode_pos: int
-    guard: str | None
-    guard_pos: int
-    operands: list[Operand]
-    rest: str = ""  # the operand text as written
+    """One instruction statement; its `operands` are built on first use (the checker's statement
+    cache answers most statements without looking at them)."""
+
+    __slots__ = ("_operands", "_parts", "guard", "guard_pos", "opcode", "opcode_pos", "pos", "rest", "text")
+
+    def __init__(
+        self,
+        pos: int,
+        opcode: str,
+        opcode_pos: int,
+        guard: str | None,
+        guard_pos: int,
+        parts: tuple[tuple[str, int], ...],
+        rest: str = "",
+        text: str = "",
+    ) -> None:
+        self.pos = pos
+        self.opcode = opcode
+        self.opcode_pos = opcode_pos
+        self.guard = guard
+        self.guard_pos = guard_pos
+        self._parts = parts
+        self._operands: list[Operand] | None = None
+        self.rest = rest  # the operand text as written
+        self.text = text  # the whole statement as written (the checker's cache key)
+
+    @property
+    def operands(self) -> list[Operand]:
+        if self._operands is None:
+            base = self.pos
+            self._operands = [Operand(t, base + o) for t, o in self._parts]
+        return self._operands
 
 
 @dataclass(slots=True)
@@ -144,7 +169,14 @@ _FUNC_NAME = re.compile(r"\.(?:entry|func)\s*(?:\([^)]*\)\s*)?([A-Za-z_$%][\w$]*
 
 def parse_module(source: str) -> Module:
     """Split `source` into header directives and functions (one linear scan)."""
-    text = _COMMENT.sub(_blank, source) if "/" in source else source
+    if "/" not in source:
+        text = source
+    elif '"' not in source and "/*" not in source:
+        # Line comments only (nvcc's output): dropping them keeps every line and every column
+        # before them, which is all a diagnostic can point at.
+        text = _LINE_COMMENT.sub("", source)
+    else:
+        text = _COMMENT.sub(_blank, source)
     line_starts = [0]
     find = text.find
     pos = find("\n")
@@ -157,9 +189,9 @@ def parse_module(source: str) -> Module:
     depth = 0
     function: Function | None = None
     pending: Function | None = None
+    skip = _SKIP.match
     while True:
-        while pos < n and text[pos] in _WHITESPACE:
-            pos += 1
+        pos = skip(text, pos).end()  # type: ignore[union-attr]
         if pos >= n:
             break
         c = text[pos]
@@ -234,19 +266,42 @@ def parse_module(source: str) -> Module:
     return module
 
 
+_ParsedStatement = tuple[str, int, str | None, int, tuple[tuple[str, int], ...], str]
+_STATEMENTS: dict[str, _ParsedStatement] = {}
+_STATEMENTS_MAX = 100_000
+
+
 def _instruction(text: str, pos: int, end: int) -> Instruction:
-    match = _INSTRUCTION.match(text, pos, end)
+    """One instruction statement; identical statement texts are split once (offsets are relative)."""
+    statement = text[pos:end]
+    parsed = _STATEMENTS.get(statement)
+    if parsed is None:
+        if len(_STATEMENTS) >= _STATEMENTS_MAX:
+            _STATEMENTS.clear()
+        parsed = _STATEMENTS[statement] = _split_statement(statement)
+    opcode, opcode_off, guard, guard_off, operands, rest = parsed
+    return Instruction(
+        pos,
+        opcode,
+        pos + opcode_off,
+        guard,
+        pos + guard_off,
+        operands,
+        rest,
+        statement,
+    )
+
+
+def _split_statement(statement: str) -> _ParsedStatement:
+    match = _INSTRUCTION.match(statement)
     if match is None:
-        return Instruction(
-            pos, text[pos:end].split(None, 1)[0] if text[pos:end].strip() else "", pos, None, pos, []
-        )
+        return (statement.split(None, 1)[0] if statement.strip() else "", 0, None, 0, (), "")
     guard = None
-    guard_pos = pos
+    guard_off = 0
     if match.group(2) is not None:
         guard = ("!" if match.group(1) else "") + match.group(2)
-        guard_pos = match.start(2)
-    opcode_pos = match.start(3)
+        guard_off = match.start(2)
     rest_start = match.end(3)
-    rest = text[rest_start:end]
+    rest = statement[rest_start:]
     operands = _split_operands(rest, rest_start) if rest.strip() else []
-    return Instruction(pos, match.group(3), opcode_pos, guard, guard_pos, operands, rest)
+    return (match.group(3), match.start(3), guard, guard_off, tuple((o.text, o.pos) for o in operands), rest)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from kernelwright.errors import ConfigError
 
 __all__ = [
     "Combo",
+    "Correction",
     "Form",
     "OperandSpec",
     "Requirement",
@@ -35,10 +36,15 @@ __all__ = [
     "Target",
     "TypedOperand",
     "Version",
+    "build_tables",
     "load_tables",
+    "overlay_path",
     "parse_target",
     "parse_version",
+    "probed_dir",
+    "requirement_field",
     "tables_dir",
+    "with_field",
 ]
 
 Version = tuple[int, int]
@@ -50,6 +56,17 @@ _VERSION = re.compile(r"^(\d+)\.(\d+)$")
 def tables_dir() -> Path:
     """The folder of the packaged YAML tables (package data next to this module)."""
     return Path(__file__).resolve().parent / "tables"
+
+
+def probed_dir() -> Path:
+    """The folder of the per-ptxas-version overlays that `kernelwright ptx probe --patch` writes."""
+    return tables_dir() / "probed"
+
+
+def overlay_path(ptxas_version: str) -> Path:
+    """`probed/ptxas-13.0.yaml` for ptxas `13.0.88`: one overlay per ptxas major.minor."""
+    major_minor = ".".join(ptxas_version.split(".")[:2])
+    return probed_dir() / f"ptxas-{major_minor}.yaml"
 
 
 def parse_version(text: str) -> Version | None:
@@ -258,10 +275,38 @@ class Tables:
     register_types: frozenset[str]
     families: tuple[str, ...]
     full_names: tuple[str, ...] = field(default=())
+    corrections: tuple[Correction, ...] = field(default=())
 
     def target(self, name: str) -> Target | None:
         """A known target by name; unknown `sm_NN[a|f]` names are resolved as best we can."""
         return self.targets.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """One fact ptxas proved different from the hand-written tables (an overlay entry).
+
+    `field` is `ptx` (minimum `.version`), `sm` (minimum generic target), `arch` (arch-specific
+    targets; `now` empty = not arch-specific after all) or `add` (a value the slot lacked). `was`
+    holds the hand-written fact it replaces: an overlay entry whose `was` no longer matches the
+    hand-written table is stale and is not applied, so a later hand fix always wins.
+    """
+
+    form: str
+    slot: str | None
+    value: str | None
+    field: str
+    was: str
+    now: str
+    evidence: str
+    provenance: str
+
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.form, self.slot or "", self.value or "", self.field)
+
+    def describe(self) -> str:
+        where = self.form + (f" {self.slot}={self.value}" if self.slot else "")
+        return f"{where}: {self.field} {self.was or '-'} -> {self.now or '-'} ({self.evidence})"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -367,6 +412,22 @@ class _Family(_Strict):
     aliases: dict[str, str] = Field(default_factory=dict)
     instructions: list[_Form] = Field(default_factory=list)
     extend: list[_Extend] = Field(default_factory=list)
+
+
+class _Correction(_Strict):
+    form: str
+    slot: str | None = None
+    value: str | None = None
+    field: str
+    was: str = ""
+    now: str = ""
+    evidence: str = ""
+
+
+class _Overlay(_Strict):
+    ptxas: str
+    provenance: str
+    corrections: list[_Correction] = Field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -520,8 +581,85 @@ def _read(path: Path) -> _Family:
         raise ConfigError(f"PTX table {path.name} is invalid: {exc}") from exc
 
 
-def build_tables(paths: Iterable[Path]) -> Tables:
-    """Validate, merge and index the given family files (tests pass their own)."""
+def requirement_field(req: Requirement, name: str) -> str:
+    """One part of a requirement as overlay text: `ptx` "7.8", `sm` "sm_90", `arch` "sm_90a,sm_100a"."""
+    if name == "ptx":
+        return f"{req.ptx[0]}.{req.ptx[1]}" if req.ptx is not None else ""
+    if name == "sm":
+        return f"sm_{req.sm}" if req.sm is not None else ""
+    if name == "arch":
+        return ",".join(req.arch_names)
+    return ""
+
+
+def with_field(req: Requirement, name: str, text: str, where: str = "overlay") -> Requirement:
+    """`req` with one part replaced by its overlay text (empty text removes that part)."""
+    if name == "ptx":
+        return Requirement(_version(text or None, where), req.sm, req.arch, req.arch_names)
+    if name == "sm":
+        return Requirement(req.ptx, _sm(text or None, where), req.arch, req.arch_names)
+    if name == "arch":
+        names = [n for n in text.split(",") if n]
+        arch = _requirement(None, None, names, where)
+        return Requirement(req.ptx, req.sm, arch.arch, arch.arch_names)
+    raise ConfigError(f"PTX overlay {where}: unknown field {name!r}")
+
+
+def _read_overlay(path: Path) -> _Overlay:
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return _Overlay.model_validate(data)
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"PTX overlay {path.name} is invalid: {exc}") from exc
+
+
+def _apply_overlay(forms: dict[str, Form], overlay: _Overlay, where: str) -> list[Correction]:
+    """Apply the corrections whose `was` still matches the hand-written facts (others are stale)."""
+    applied: list[Correction] = []
+    for raw in overlay.corrections:
+        form = forms.get(raw.form)
+        if form is None:
+            continue
+        correction = Correction(
+            raw.form, raw.slot, raw.value, raw.field, raw.was, raw.now, raw.evidence, overlay.provenance
+        )
+        if raw.slot is None:
+            if requirement_field(form.req, raw.field) != raw.was:
+                continue
+            forms[raw.form] = replace(form, req=with_field(form.req, raw.field, raw.now, where))
+            applied.append(correction)
+            continue
+        slots = list(form.slots)
+        position = next((i for i, s in enumerate(slots) if s.name == raw.slot), None)
+        if position is None and raw.field == "add":
+            # A modifier ptxas accepts that no slot lists gets a slot of its own (named by the probe).
+            slots.append(Slot(raw.slot, False, (), {}))
+            position = len(slots) - 1
+        if position is None or raw.value is None:
+            continue
+        slot = slots[position]
+        if raw.field == "add":
+            if raw.value in slot.index:
+                continue
+            values = [*slot.values, SlotValue(_modifier(raw.value, where), NO_REQUIREMENT)]
+        else:
+            old = slot.index.get(raw.value)
+            if old is None or requirement_field(old, raw.field) != raw.was:
+                continue
+            new = with_field(old, raw.field, raw.now, where)
+            values = [SlotValue(v.value, new if v.value == raw.value else v.req) for v in slot.values]
+        slots[position] = _slot(slot.name, slot.required, values)
+        forms[raw.form] = replace(form, slots=tuple(slots))
+        applied.append(correction)
+    return applied
+
+
+def build_tables(paths: Iterable[Path], overlays: Iterable[Path] = ()) -> Tables:
+    """Validate, merge and index the given family files, then apply probed overlays on top.
+
+    The overlays hold only what ptxas proved (see `Correction`); the hand-written family files stay
+    as written, so a reviewer sees every probed change apart from the facts it corrects.
+    """
     families = [_read(p) for p in sorted(paths)]
     groups: dict[str, list[_Item]] = {}
     for fam in families:
@@ -544,6 +682,9 @@ def build_tables(paths: Iterable[Path]) -> Tables:
     missing = set(extra) - set(forms)
     if missing:
         raise ConfigError(f"PTX tables extend unknown forms: {sorted(missing)}")
+    corrections: list[Correction] = []
+    for path in overlays:
+        corrections.extend(_apply_overlay(forms, _read_overlay(path), path.name))
 
     by_base: dict[str, list[Form]] = {}
     for form in forms.values():
@@ -624,10 +765,31 @@ def build_tables(paths: Iterable[Path]) -> Tables:
         register_types=frozenset(reg_types),
         families=tuple(f.family for f in families),
         full_names=tuple(sorted({f.name for f in forms.values()} | mnemonics)),
+        corrections=tuple(corrections),
     )
 
 
-@lru_cache(maxsize=1)
-def load_tables() -> Tables:
-    """The packaged tables, loaded and indexed once per process."""
-    return build_tables(tables_dir().glob("*.yaml"))
+def _newest_overlay() -> Path | None:
+    def key(path: Path) -> tuple[int, ...]:
+        digits = re.findall(r"\d+", path.stem)
+        return tuple(int(d) for d in digits)
+
+    found = sorted(probed_dir().glob("ptxas-*.yaml"), key=key)
+    return found[-1] if found else None
+
+
+@lru_cache(maxsize=8)
+def load_tables(ptxas_version: str | None = None, *, probed: bool = True) -> Tables:
+    """The packaged tables, loaded and indexed once per process (per overlay choice).
+
+    With `probed`, the overlay of `ptxas_version` (e.g. `13.0.88` -> probed/ptxas-13.0.yaml) is
+    applied, or, without a version, the newest overlay: the tables describe the newest toolkit, and
+    finding the installed ptxas would cost a process start on every first load. `probed=False`
+    gives the hand-written facts alone (what the probe measures before patching).
+    """
+    overlays: list[Path] = []
+    if probed:
+        chosen = overlay_path(ptxas_version) if ptxas_version else _newest_overlay()
+        if chosen is not None and chosen.exists():
+            overlays.append(chosen)
+    return build_tables(tables_dir().glob("*.yaml"), overlays)
