@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sandbox
 from kernelwright.domain import Candidate, DrawError, Outcome, Problem, Timing, Verdict
@@ -275,56 +276,65 @@ async def _run(
             "target": candidate.target.value,
         }
     )
-    try:
-        done = await cand.receive(opts.timeout_s)
-    except TimeoutError:
-        return Verdict(
-            outcome=Outcome.TIMEOUT,
-            device=device_name,
-            message=f"the candidate did not finish within {opts.timeout_s:g} s and was killed",
-        )
-    except WorkerExited as exc:
-        return Verdict(
-            outcome=Outcome.RUNTIME_ERROR,
-            device=device_name,
-            message=f"the candidate process died ({exc}); stderr tail:\n{exc.stderr_tail[-2000:]}",
-        )
-    except SandboxError as exc:
-        return Verdict(outcome=Outcome.RUNTIME_ERROR, device=device_name, message=str(exc))
-    if done.get("event") == "error":
-        outcome = Outcome(str(done.get("outcome", "runtime_error")))
-        detail = str(done.get("traceback") or "")[-3000:]
-        return Verdict(
-            outcome=outcome, device=device_name, message=f"{done.get('message')}\n{detail}".strip()
-        )
+    built = await _candidate_answer(cand, opts.timeout_s, device_name, "ready", "building ModelNew")
+    if isinstance(built, Verdict):
+        return built
 
-    await reference.send({"cmd": "judge"})
-    try:
-        judged = await reference.receive(opts.timeout_s + 120)
-    except (TimeoutError, WorkerExited, SandboxError) as exc:
-        return _infrastructure("the reference worker failed while judging", exc, reference)
-    if judged.get("event") == "error":
-        return Verdict(
-            outcome=Outcome(str(judged.get("outcome", "infrastructure"))),
-            device=device_name,
-            message=str(judged.get("message")),
-        )
-    outcome = Outcome(str(judged["outcome"]))
-    verdict = Verdict(
-        outcome=outcome,
-        message=str(judged.get("message", "")),
-        device=device_name,
-        draws=[
-            DrawError(
-                draw=d["draw"],
-                passed=d["passed"],
-                max_abs_error=d.get("max_abs_error"),
-                mean_abs_error=d.get("mean_abs_error"),
-                max_rel_error=d.get("max_rel_error"),
+    draws: list[DrawError] = []
+    # every draw on fresh inputs from its secret seed, then a re-run of the first draw: determinism
+    schedule = [(index, index) for index in range(opts.draws)] + [(opts.draws, 0)]
+    outcome, message = Outcome.CORRECT, f"matches the reference on {opts.draws} fresh draws"
+    for index, seed in schedule:
+        await reference.send({"cmd": "draw", "index": index, "seed": seed})
+        try:
+            drawn = await reference.receive(_READY_TIMEOUT_S)
+        except (TimeoutError, WorkerExited, SandboxError) as exc:
+            return _infrastructure("the reference worker failed to draw inputs", exc, reference)
+        if drawn.get("event") != "draw_ready":
+            return Verdict(
+                outcome=Outcome.INFRASTRUCTURE, device=device_name, message=str(drawn.get("message"))
             )
-            for d in judged.get("draws", [])
-        ],
-    )
+        await cand.send({"cmd": "run", "index": index, "keep": index == 0})
+        ran = await _candidate_answer(cand, opts.timeout_s, device_name, "ran", f"draw {index}")
+        if isinstance(ran, Verdict):
+            return ran.model_copy(update={"draws": draws})
+        await reference.send({"cmd": "check", "index": index, "outputs": ran.get("outputs")})
+        try:
+            checked = await reference.receive(opts.timeout_s + 120)
+        except (TimeoutError, WorkerExited, SandboxError) as exc:
+            return _infrastructure("the reference worker failed while judging", exc, reference)
+        if checked.get("event") != "checked":
+            return Verdict(
+                outcome=Outcome.INFRASTRUCTURE, device=device_name, message=str(checked.get("message"))
+            )
+        rerun = index == opts.draws
+        if not rerun:
+            draws.append(
+                DrawError(
+                    draw=index,
+                    passed=bool(checked.get("passed")),
+                    max_abs_error=checked.get("max_abs_error"),
+                    mean_abs_error=checked.get("mean_abs_error"),
+                    max_rel_error=checked.get("max_rel_error"),
+                )
+            )
+        if not checked.get("passed"):
+            outcome = Outcome(str(checked.get("kind") or "mismatch"))
+            detail = str(checked.get("message"))
+            message = (
+                f"not deterministic: a second run of draw 0 gave {detail}"
+                if rerun
+                else f"draw {index}: {detail}"
+            )
+            break
+        if ran.get("mutated"):
+            outcome, message = Outcome.MISMATCH, f"the candidate modified its inputs in draw {index}"
+            break
+        if ran.get("aliased"):
+            outcome = Outcome.HACK_SUSPECTED
+            message = f"outputs share memory with inputs or each other in draw {index}"
+            break
+    verdict = Verdict(outcome=outcome, message=message, device=device_name, draws=draws)
     if outcome != Outcome.CORRECT or not gpu or opts.timing_trials <= 0:
         return verdict
     try:
@@ -344,6 +354,34 @@ async def _run(
             "baseline_notes": notes,
         }
     )
+
+
+async def _candidate_answer(
+    worker: WorkerProcess, timeout_s: float, device_name: str, expected: str, what: str
+) -> dict[str, Any] | Verdict:
+    """The candidate's next message, or the verdict its failure to answer properly earns."""
+    try:
+        answer = await worker.receive(timeout_s)
+    except TimeoutError:
+        return Verdict(
+            outcome=Outcome.TIMEOUT,
+            device=device_name,
+            message=f"the candidate did not finish {what} within {timeout_s:g} s and was killed",
+        )
+    except WorkerExited as exc:
+        return Verdict(
+            outcome=Outcome.RUNTIME_ERROR,
+            device=device_name,
+            message=f"the candidate process died during {what} ({exc}); stderr tail:\n"
+            f"{exc.stderr_tail[-2000:]}",
+        )
+    except SandboxError as exc:
+        return Verdict(outcome=Outcome.RUNTIME_ERROR, device=device_name, message=str(exc))
+    if answer.get("event") == expected:
+        return answer
+    outcome = Outcome(str(answer.get("outcome", "runtime_error")))
+    detail = str(answer.get("traceback") or "")[-3000:]
+    return Verdict(outcome=outcome, device=device_name, message=f"{answer.get('message')}\n{detail}".strip())
 
 
 def _ratio(baseline: Timing | None, candidate: Timing | None) -> float | None:

@@ -4,23 +4,26 @@
     python -m sandbox.runtime.worker candidate   # runs ModelNew on the inputs it is given
 
 The reference worker never loads candidate code and keeps the secret seeds and expected outputs to
-itself: it writes only the inputs (and init inputs and weights) into the candidate's scratch folder,
-waits, then reads the candidate's outputs back (`torch.load(weights_only=True)`: no pickled code) and
-compares. The candidate worker never sees seeds or expected outputs.
+itself; the candidate worker gets its own copies of each draw's inputs and never sees seeds or expected
+outputs. Tensors travel draw by draw through `exchange.py` (CUDA IPC on a GPU, files on the CPU).
 
 Messages (one JSON object per line, see `protocol.py`):
   service → reference:  {"problem": path, "seeds": [...], "init_seed": int, "device": "cpu"|"cuda",
                          "exchange": dir}
   reference → service:  {"event": "ready", "device": str, "draws": n, "gpu": bool}
-  service → candidate:  {"candidate": path, "exchange": dir, "device": ...}
-  candidate → service:  {"event": "done", "device": str}      (outputs written to the exchange folder)
-  service → reference:  {"cmd": "judge"}
-  reference → service:  {"event": "verdict", "outcome": str, "message": str, "draws": [...]}
+  service → candidate:  {"candidate": path, "exchange": dir, "device": ..., "target": ...}
+  candidate → service:  {"event": "ready", "device": str}
+then for each draw i (and a determinism re-run of seed 0):
+  service → reference:  {"cmd": "draw", "index": i, "seed": k}   → {"event": "draw_ready", "index": i}
+  service → candidate:  {"cmd": "run", "index": i, "keep": bool}
+  candidate → service:  {"event": "ran", "index": i, "outputs": [{"shape", "dtype"}] | {"error": str},
+                         "mutated": bool, "aliased": bool}
+  service → reference:  {"cmd": "check", "index": i, "outputs": ...}  → {"event": "checked", "passed", ...}
 then, on a GPU, timing rounds alternate between the two workers:
   service → either:     {"cmd": "time", "variant": "eager"|"compile"|"candidate", "trials": n, "warmup": n}
-  either → service:     {"event": "times", "ms": [...]}   or {"event": "error", ...}
-  service → either:     {"cmd": "exit"}
-Any message may instead be {"event": "error", "outcome": ..., "message": ..., "traceback": ...}.
+  either → service:     {"event": "times", "ms": [...]}
+and finally {"cmd": "exit"}. Any answer may instead be
+{"event": "error", "outcome": ..., "message": ..., "traceback": ...}.
 """
 
 from __future__ import annotations
@@ -34,8 +37,7 @@ from sandbox.runtime.protocol import Channel
 
 __all__ = ["main"]
 
-INPUTS_FILE = "inputs.pt"
-OUTPUTS_FILE = "outputs.pt"
+INIT_FILE = "init.pt"
 
 
 def _error(channel: Channel, outcome: str, message: str, exc: BaseException | None = None) -> int:
@@ -86,10 +88,12 @@ def run_reference(channel: Channel) -> int:
     import torch
 
     from sandbox.runtime.compare import compare_outputs, flatten_outputs
+    from sandbox.runtime.exchange import export_draw, read_cpu_outputs
     from sandbox.runtime.loader import import_file
 
     job = channel.receive()
     exchange = Path(job["exchange"])
+    seeds = [int(seed) for seed in job["seeds"]]
     try:
         device = _pick_device(job.get("device", "auto"))
         problem = import_file(Path(job["problem"]), "kernelwright_problem")
@@ -97,142 +101,169 @@ def run_reference(channel: Channel) -> int:
         init_inputs = list(problem.get_init_inputs())
         with device:  # parameters and inputs are created on the device directly: no host-side draws
             model = problem.Model(*init_inputs).to(device).eval()
-        draws_inputs: list[list[Any]] = []
-        expected: list[list[torch.Tensor]] = []
-        with torch.no_grad():
-            for seed in job["seeds"]:
-                torch.manual_seed(int(seed))
-                with device:
+    except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
+        return _error(channel, "infrastructure", f"the reference problem failed to load: {exc!r}", exc)
+    state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
+    torch.save({"init_inputs": init_inputs, "state_dict": state}, exchange / INIT_FILE)
+    gpu = device.type == "cuda"
+    channel.send(event="ready", device=_device_name(device), draws=len(seeds), gpu=gpu)
+
+    held: dict[int, tuple[list[Any], list[Any]]] = {}  # index -> (expected, shared copies kept alive)
+    variants: dict[str, Any] = {"eager": model}
+    timing_inputs: list[Any] | None = None
+    timing = _Timing(channel, device)
+    while True:
+        try:
+            command = channel.receive()
+        except EOFError:
+            return 0
+        kind = command.get("cmd")
+        if kind == "draw":
+            index, seed = int(command["index"]), seeds[int(command["seed"])]
+            try:
+                torch.manual_seed(seed)
+                with device, torch.no_grad():
                     inputs = [_to_device(x, device) for x in problem.get_inputs()]
-                outputs = flatten_outputs(model(*[_clone(x) for x in inputs]))
-                if outputs is None:
+                    expected = flatten_outputs(model(*_clone(inputs)))
+                if expected is None:
                     return _error(
                         channel, "infrastructure", "the reference Model.forward did not return tensors"
                     )
-                draws_inputs.append([_to_device(x, "cpu") for x in inputs])
-                expected.append([t.detach().to("cpu") for t in outputs])
-    except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
-        return _error(channel, "infrastructure", f"the reference problem failed to run: {exc!r}", exc)
-    state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
-    torch.save(
-        {"init_inputs": init_inputs, "draws": draws_inputs, "state_dict": state}, exchange / INPUTS_FILE
-    )
-    channel.send(event="ready", device=_device_name(device), draws=len(expected), gpu=device.type == "cuda")
-
-    command = channel.receive()
-    if command.get("cmd") != "judge":
-        return 0
-    try:
-        produced = torch.load(exchange / OUTPUTS_FILE, weights_only=True, map_location="cpu")
-    except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
-        return _error(channel, "runtime_error", f"the candidate's outputs could not be read: {exc!r}")
-    report = _judge(expected, produced, compare_outputs)
-    channel.send(event="verdict", **report)
-    del produced, expected
-    variants: dict[str, Any] = {"eager": model}
-    return _serve_timing(channel, variants, draws_inputs[0], device)
-
-
-def _serve_timing(channel: Channel, variants: dict[str, Any], inputs: list[Any], device: Any) -> int:
-    """Answer `time` commands until `exit`: fresh input copies per trial, L2 flushed, device events."""
-    import torch
-
-    from sandbox.runtime.timing import L2Flusher, time_trials
-
-    flush: L2Flusher | None = None
-    on_device = [_to_device(x, device) for x in inputs]
-    while True:
-        command = channel.receive()
-        if command.get("cmd") != "time" or device.type != "cuda":
-            return 0
-        variant = str(command.get("variant"))
-        if variant == "compile" and "compile" not in variants:
-            try:
-                variants["compile"] = torch.compile(variants["eager"])
-            except Exception as exc:  # noqa: BLE001 - a baseline that cannot be built is reported, not fatal
-                channel.send(
-                    event="error", outcome="infrastructure", message=f"torch.compile failed: {exc!r}"
-                )
-                continue
-        fn = variants.get(variant)
-        if fn is None:
-            channel.send(
-                event="error", outcome="infrastructure", message=f"unknown timing variant {variant!r}"
+                keep = export_draw(exchange, index, inputs, expected, gpu)
+            except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
+                return _error(channel, "infrastructure", f"the reference failed on a draw: {exc!r}", exc)
+            held[index] = (expected, keep)  # the shared copies must outlive the candidate's run
+            if timing_inputs is None:
+                timing_inputs = inputs
+            channel.send(event="draw_ready", index=index)
+        elif kind == "check":
+            index = int(command["index"])
+            expected, keep = held.pop(index)
+            buffers = keep[1] if keep else []
+            result = _check(
+                expected,
+                command.get("outputs"),
+                buffers,
+                exchange,
+                index,
+                gpu,
+                compare_outputs,
+                read_cpu_outputs,
             )
-            continue
-        flush = flush or L2Flusher(device)
+            del keep, buffers
+            (exchange / f"draw_{index}.pkl").unlink(missing_ok=True)
+            (exchange / f"draw_{index}.pt").unlink(missing_ok=True)
+            channel.send(event="checked", index=index, **result)
+        elif kind == "time" and timing_inputs is not None:
+            if command.get("variant") == "compile" and "compile" not in variants:
+                try:
+                    variants["compile"] = torch.compile(model)
+                except Exception as exc:  # noqa: BLE001 - a baseline that cannot be built is reported
+                    channel.send(
+                        event="error", outcome="infrastructure", message=f"torch.compile failed: {exc!r}"
+                    )
+                    continue
+            times = timing.measure(command, variants, timing_inputs)
+            if times is not None:
+                channel.send(event="times", variant=command.get("variant"), ms=times)
+        else:
+            return 0
+
+
+def _check(
+    expected: list[Any],
+    meta: Any,
+    buffers: list[Any],
+    exchange: Path,
+    index: int,
+    gpu: bool,
+    compare: Any,
+    read_cpu_outputs: Any,
+) -> dict[str, Any]:
+    """Judge one draw from the candidate's declared output layout and the data it handed over."""
+    if not isinstance(meta, list):
+        reason = meta.get("error") if isinstance(meta, dict) else "no outputs"
+        return {"passed": False, "kind": "wrong_shape", "message": f"forward returned {reason}"}
+    if len(meta) != len(expected):
+        return {
+            "passed": False,
+            "kind": "wrong_shape",
+            "message": f"forward returned {len(meta)} tensors, expected {len(expected)}",
+        }
+    for position, (declared, ref) in enumerate(zip(meta, expected, strict=True)):
+        label = f"output {position}" if len(expected) > 1 else "output"
+        if list(declared.get("shape", [])) != list(ref.shape):
+            return {
+                "passed": False,
+                "kind": "wrong_shape",
+                "message": f"{label} has shape {tuple(declared.get('shape', []))}, "
+                f"expected {tuple(ref.shape)}",
+            }
+        if declared.get("dtype") != str(ref.dtype).removeprefix("torch."):
+            return {
+                "passed": False,
+                "kind": "wrong_dtype",
+                "message": f"{label} has dtype {declared.get('dtype')}, expected {ref.dtype}",
+            }
+    try:
+        actual = buffers if gpu else read_cpu_outputs(exchange, index)
+    except Exception as exc:  # noqa: BLE001 - whatever the candidate wrote, it becomes a verdict
+        return {
+            "passed": False,
+            "kind": "runtime_error",
+            "message": f"the candidate's outputs are unreadable: {exc!r}",
+        }
+    result = compare(expected, actual)
+    return {
+        "passed": result.passed,
+        "kind": result.kind,
+        "message": result.message,
+        "max_abs_error": result.max_abs_error,
+        "mean_abs_error": result.mean_abs_error,
+        "max_rel_error": result.max_rel_error,
+        "rel_l2_error": result.rel_l2_error,
+    }
+
+
+class _Timing:
+    """Answers `time` commands: fresh input copies per trial, L2 flushed, device events."""
+
+    def __init__(self, channel: Channel, device: Any) -> None:
+        self._channel = channel
+        self._device = device
+        self._flush: Any = None
+
+    def measure(
+        self, command: dict[str, Any], variants: dict[str, Any], inputs: list[Any]
+    ) -> list[float] | None:
+        """Time one chunk of trials; None when it could not (the error was already sent)."""
+        from sandbox.runtime.timing import L2Flusher, time_trials
+
+        variant = str(command.get("variant"))
+        fn = variants.get(variant)
+        if fn is None or self._device.type != "cuda":
+            self._channel.send(
+                event="error", outcome="infrastructure", message=f"cannot time {variant!r} here"
+            )
+            return None
+        self._flush = self._flush or L2Flusher(self._device)
         try:
-            times = time_trials(
+            return time_trials(
                 fn,
-                lambda: _clone(on_device),
+                lambda: _clone(inputs),
                 trials=int(command["trials"]),
                 warmup=int(command.get("warmup", 0)),
-                device=device,
-                flush=flush,
+                device=self._device,
+                flush=self._flush,
             )
         except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
-            channel.send(
+            self._channel.send(
                 event="error",
                 outcome=_classify(exc),
                 message=f"timing {variant} failed: {exc!r}",
                 traceback="".join(traceback.format_exception(exc)),
             )
-            continue
-        channel.send(event="times", variant=variant, ms=times)
-
-
-def _judge(expected: list[list[Any]], produced: Any, compare: Any) -> dict[str, Any]:
-    """Classify the candidate's outputs for every draw, its determinism re-run and its side effects."""
-    if not isinstance(produced, dict) or not isinstance(produced.get("outputs"), list):
-        return {
-            "outcome": "runtime_error",
-            "message": "the candidate worker wrote malformed outputs",
-            "draws": [],
-        }
-    outputs = produced["outputs"]
-    if len(outputs) != len(expected):
-        return {
-            "outcome": "runtime_error",
-            "message": f"{len(outputs)} outputs for {len(expected)} draws",
-            "draws": [],
-        }
-    draws: list[dict[str, Any]] = []
-    failure: tuple[str, str] | None = None
-    for index, (ref, out) in enumerate(zip(expected, outputs, strict=True)):
-        result = compare(ref, out)
-        draws.append(
-            {
-                "draw": index,
-                "passed": result.passed,
-                "max_abs_error": result.max_abs_error,
-                "mean_abs_error": result.mean_abs_error,
-                "max_rel_error": result.max_rel_error,
-                "rel_l2_error": result.rel_l2_error,
-            }
-        )
-        if not result.passed and failure is None:
-            failure = (str(result.kind), f"draw {index}: {result.message}")
-    if failure is None and produced.get("rerun") is not None:
-        again = compare(expected[0], produced["rerun"])
-        if not again.passed:
-            failure = (
-                "mismatch",
-                f"not deterministic: a second run on draw 0 gave other results ({again.message})",
-            )
-    if failure is None and produced.get("mutated_inputs"):
-        failure = ("mismatch", f"the candidate modified its inputs in draw(s) {produced['mutated_inputs']}")
-    if failure is None and produced.get("aliased_outputs"):
-        failure = (
-            "hack_suspected",
-            f"outputs share memory with inputs or each other in draw(s) {produced['aliased_outputs']}",
-        )
-    if failure is None:
-        return {
-            "outcome": "correct",
-            "message": f"matches the reference on {len(expected)} fresh draws",
-            "draws": draws,
-        }
-    return {"outcome": failure[0], "message": failure[1], "draws": draws}
+            return None
 
 
 def _aliases(outputs: list[Any], inputs: list[Any]) -> bool:
@@ -250,13 +281,15 @@ def run_candidate(channel: Channel) -> int:
     import torch
 
     from sandbox.runtime.compare import flatten_outputs
+    from sandbox.runtime.exchange import import_inputs, write_outputs
     from sandbox.runtime.guards import RuntimeGuard
     from sandbox.runtime.loader import import_file
 
     job = channel.receive()
     exchange = Path(job["exchange"])
-    bundle = torch.load(exchange / INPUTS_FILE, weights_only=True)
+    bundle = torch.load(exchange / INIT_FILE, weights_only=True)
     device = _pick_device(job.get("device", "auto"))
+    gpu = device.type == "cuda"
     # anti-hack: snapshot timers/sync/our code and count launches from before the candidate is imported
     guard = RuntimeGuard.arm(Path(job["candidate"]).read_text(encoding="utf-8", errors="replace"))
     target = job.get("target")  # "ptx" | "cuda" | "triton"; None: a launch of either kind counts
@@ -272,43 +305,65 @@ def run_candidate(channel: Channel) -> int:
             model.load_state_dict(shared, strict=False)
     except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
         return _error(channel, _classify(exc), f"building ModelNew failed: {exc!r}", exc)
-    outputs: list[Any] = []
-    mutated: list[int] = []
-    aliased: list[int] = []
-    rerun = None
-    try:
-        with torch.no_grad():
-            for index, draw in enumerate(bundle["draws"]):
-                pristine = [_to_device(x, device) for x in draw]
-                given = _clone(pristine)
-                result = guard.call(model, given, target)
-                if device.type == "cuda":
+    del bundle
+    channel.send(event="ready", device=_device_name(device))
+
+    timing_inputs: list[Any] | None = None
+    timing = _Timing(channel, device)
+
+    def guarded(*args: Any) -> Any:
+        return guard.call(model, list(args), target)
+
+    while True:
+        try:
+            command = channel.receive()
+        except EOFError:
+            return 0
+        kind = command.get("cmd")
+        if kind == "run":
+            index = int(command["index"])
+            try:
+                given, buffers = import_inputs(exchange, index, gpu, device)
+                pristine = _clone(given)
+                with torch.no_grad():
+                    result = guard.call(model, given, target)
+                if gpu:
                     torch.cuda.synchronize(device)
                 flat = flatten_outputs(result)
-                if flat is not None and _aliases(flat, given):
-                    aliased.append(index)
-                if any(
+                aliased = flat is not None and _aliases(flat, given)
+                mutated = any(
                     isinstance(a, torch.Tensor) and not torch.equal(a, b)
                     for a, b in zip(given, pristine, strict=True)
-                ):
-                    mutated.append(index)
-                outputs.append([t.detach().to("cpu").clone() for t in flat] if flat is not None else result)
-            again = _clone([_to_device(x, device) for x in bundle["draws"][0]])
-            rerun_out = flatten_outputs(guard.call(model, again, target))
-            rerun = [t.detach().to("cpu").clone() for t in rerun_out] if rerun_out is not None else None
-    except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
-        if guard.finding() is not None:  # e.g. a meta/lazy output that broke reading it back
-            return _error(channel, "hack_suspected", f"{guard.finding()} (then: {exc!r})", exc)
-        return _error(channel, _classify(exc), f"ModelNew.forward failed: {exc!r}", exc)
-    suspicion = guard.finding()  # kernel never ran, patched timers, live threads, lazy/fake outputs
-    if suspicion is not None:
-        return _error(channel, "hack_suspected", suspicion)
-    torch.save(
-        {"outputs": outputs, "rerun": rerun, "mutated_inputs": mutated, "aliased_outputs": aliased},
-        exchange / OUTPUTS_FILE,
-    )
-    channel.send(event="done", device=_device_name(device))
-    return _serve_timing(channel, {"candidate": model}, bundle["draws"][0], device)
+                )
+                meta: Any
+                if flat is None:
+                    meta = {"error": f"a {type(result).__name__}, not tensors"}
+                else:
+                    meta = [
+                        {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")} for t in flat
+                    ]
+                    write_outputs(exchange, index, flat, buffers, gpu)
+                del given, buffers, result, flat
+                if command.get("keep") and timing_inputs is None:
+                    timing_inputs = pristine
+            except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
+                if guard.finding() is not None:  # e.g. a meta/lazy output that broke reading it back
+                    return _error(channel, "hack_suspected", f"{guard.finding()} (then: {exc!r})", exc)
+                return _error(channel, _classify(exc), f"ModelNew.forward failed: {exc!r}", exc)
+            suspicion = guard.finding()  # kernel never ran, patched timers, live threads, lazy/fake outputs
+            if suspicion is not None:
+                return _error(channel, "hack_suspected", suspicion)
+            channel.send(event="ran", index=index, outputs=meta, mutated=mutated, aliased=aliased)
+        elif kind == "time" and timing_inputs is not None:
+            times = timing.measure(command, {"candidate": guarded}, timing_inputs)
+            if times is None:
+                continue
+            suspicion = guard.finding()
+            if suspicion is not None:
+                return _error(channel, "hack_suspected", f"while being timed: {suspicion}")
+            channel.send(event="times", variant="candidate", ms=times)
+        else:
+            return 0
 
 
 def _classify(exc: BaseException) -> str:

@@ -102,7 +102,9 @@ CASES = [
     _case("lazy_output", "hack.tensor_subclass", HACK),
     _case("meta_output", "hack.tensor_subclass", HACK),
     # looking for the answer instead of computing it: there is nothing to find in this process
-    _case("frame_peek", "hack.introspection", WRONG),
+    # the expected output is not in the candidate's process: whatever frame_peek finds there (input
+    # copies, empty buffers, or nothing) it cannot pass unless it returns its own correct kernel result
+    _case("frame_peek", "hack.introspection", WRONG | CORRECT),
     _case("gc_scan", "hack.introspection"),  # at run time: as frame_peek
     _case("torch_load", "hack.serialization"),
     _case("environ_keys", runtime=CORRECT),  # correct only if no key reached the candidate
