@@ -44,6 +44,7 @@ _NOTES = {
     "integer_inputs": "integer inputs are kept integer (KernelBench's harness casts them to float)",
     "mode_dependent": "outputs depend on train/eval mode; both models run in eval mode",
     "nonnegative_inputs": "inputs are never negative",
+    "audit_oom": "not audited: the audit ran out of GPU memory (kept as is)",
 }
 
 
@@ -153,6 +154,10 @@ async def audit_problems(
                             "findings": list(answer.get("findings", [])),
                             "signed_findings": list(signed["findings"]) if isinstance(signed, dict) else None,
                         }
+                    )
+                elif answer.get("oom"):
+                    audit = base.model_copy(
+                        update={"findings": ["audit_oom"], "error": str(answer.get("message"))}
                     )
                 else:
                     audit = base.model_copy(

@@ -46,15 +46,18 @@ def _passes(expected: list[Any], actual: object) -> bool:
     return compare_outputs(expected, actual).passed
 
 
-def _trivial_findings(draws: list[list[Any]], outputs: list[list[Any]]) -> list[str]:
-    """Which trivial answers pass on every draw."""
-    import torch
+class _Trivial:
+    """Tracks, draw by draw, which trivial answers would pass (inputs are not kept between draws)."""
 
-    findings: list[str] = []
-    if all(_passes(out, [torch.zeros_like(t) for t in out]) for out in outputs):
-        findings.append("zeros_pass")
-    identity = True
-    for inputs, out in zip(draws, outputs, strict=True):
+    def __init__(self) -> None:
+        self.zeros = True
+        self.identity = True
+        self.outputs: list[list[Any]] = []
+
+    def add(self, inputs: list[Any], out: list[Any]) -> None:
+        import torch
+
+        self.zeros = self.zeros and _passes(out, [torch.zeros_like(t) for t in out])
         matching = [
             x
             for x in inputs
@@ -63,14 +66,17 @@ def _trivial_findings(draws: list[list[Any]], outputs: list[list[Any]]) -> list[
             and x.shape == out[0].shape
             and x.dtype == out[0].dtype
         ]
-        if not any(_passes(out, [x]) for x in matching):
-            identity = False
-            break
-    if identity:
-        findings.append("identity_pass")
-    if len(outputs) > 1 and all(_passes(out, outputs[0]) for out in outputs[1:]):
-        findings.append("input_independent")
-    return findings
+        self.identity = self.identity and any(_passes(out, [x]) for x in matching)
+        self.outputs.append(out)
+
+    def findings(self) -> list[str]:
+        found = [
+            name for name, flag in (("zeros_pass", self.zeros), ("identity_pass", self.identity)) if flag
+        ]
+        outs = self.outputs
+        if len(outs) > 1 and all(_passes(out, outs[0]) for out in outs[1:]):
+            found.append("input_independent")
+        return found
 
 
 def audit_problem(job: dict[str, Any]) -> dict[str, Any]:
@@ -86,59 +92,65 @@ def audit_problem(job: dict[str, Any]) -> dict[str, Any]:
     torch.manual_seed(0)
     with device:
         model = problem.Model(*problem.get_init_inputs()).to(device).eval()
+
+    def draw(seed: int, signed: bool = False) -> list[Any]:
+        torch.manual_seed(seed)
+        with device:
+            inputs = [x.to(device) if isinstance(x, torch.Tensor) else x for x in problem.get_inputs()]
+        return [_signed(x) for x in inputs] if signed else inputs
+
+    def run(inputs: list[Any]) -> list[Any]:
+        out = flatten_outputs(model(*[x.clone() if isinstance(x, torch.Tensor) else x for x in inputs]))
+        if out is None:
+            raise TypeError("Model.forward does not return tensors")
+        return out
+
     findings: list[str] = []
     facts: dict[str, Any] = {}
-    draws: list[list[Any]] = []
-    outputs: list[list[Any]] = []
+    trivial = _Trivial()
+    nonnegative = True
     with torch.no_grad():
-        for seed in job["seeds"]:
-            torch.manual_seed(int(seed))
-            with device:
-                inputs = [x.to(device) if isinstance(x, torch.Tensor) else x for x in problem.get_inputs()]
-            first = flatten_outputs(model(*[x.clone() if isinstance(x, torch.Tensor) else x for x in inputs]))
-            second = flatten_outputs(
-                model(*[x.clone() if isinstance(x, torch.Tensor) else x for x in inputs])
-            )
-            if first is None or second is None:
-                raise TypeError("Model.forward does not return tensors")
-            first = [t.to("cpu") for t in first]
-            if (
-                not compare_outputs(first, [t.to("cpu") for t in second]).passed
-                and "nondeterministic" not in findings
-            ):
+        for number, seed in enumerate(int(s) for s in job["seeds"]):
+            inputs = draw(seed)
+            first, second = run(inputs), run(inputs)
+            if not compare_outputs(first, second).passed and "nondeterministic" not in findings:
                 findings.append("nondeterministic")
+            del second
             nonfinite = any(t.is_floating_point() and not bool(torch.isfinite(t).all()) for t in first)
             if nonfinite and "reference_nonfinite" not in findings:
                 findings.append("reference_nonfinite")
-            draws.append(inputs)
-            outputs.append(first)
-        tensors = [x for x in draws[0] if isinstance(x, torch.Tensor)]
-        facts["inputs"] = [
-            {"shape": list(x.shape), "dtype": str(x.dtype).removeprefix("torch.")} for x in tensors
-        ]
-        facts["outputs"] = [
-            {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")} for t in outputs[0]
-        ]
-        if any(not x.is_floating_point() for x in tensors):
-            findings.append("integer_inputs")
-        floats = [x for x in tensors if x.is_floating_point() and x.numel()]
-        nonnegative = bool(floats) and all(float(x.min()) >= 0 for x in floats)
+            tensors = [x for x in inputs if isinstance(x, torch.Tensor)]
+            floats = [x for x in tensors if x.is_floating_point() and x.numel()]
+            nonnegative = nonnegative and bool(floats) and all(float(x.min()) >= 0 for x in floats)
+            if number == 0:
+                facts["inputs"] = [
+                    {"shape": list(x.shape), "dtype": str(x.dtype).removeprefix("torch.")} for x in tensors
+                ]
+                facts["outputs"] = [
+                    {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")} for t in first
+                ]
+                if any(not x.is_floating_point() for x in tensors):
+                    findings.append("integer_inputs")
+                model.train()
+                trained = run(inputs)
+                model.eval()
+                if not compare_outputs(first, trained).passed:
+                    findings.append("mode_dependent")
+                del trained
+            trivial.add(inputs, first)
+            del inputs, tensors, floats
         if nonnegative:
             findings.append("nonnegative_inputs")
-        findings += _trivial_findings(draws, outputs)
-        model.train()
-        trained = flatten_outputs(model(*[x.clone() if isinstance(x, torch.Tensor) else x for x in draws[0]]))
-        model.eval()
-        if trained is not None and not compare_outputs(outputs[0], trained).passed:
-            findings.append("mode_dependent")
+        findings += trivial.findings()
         signed = None
         if nonnegative:
-            signed_draws = [[_signed(x) for x in inputs] for inputs in draws]
-            signed_outputs = []
-            for inputs in signed_draws:
-                out = flatten_outputs(model(*inputs))
-                signed_outputs.append(out if out is not None else [])
-            signed = {"findings": _trivial_findings(signed_draws, signed_outputs)}
+            del trivial
+            signed_trivial = _Trivial()
+            for seed in (int(s) for s in job["seeds"]):
+                inputs = draw(seed, signed=True)
+                signed_trivial.add(inputs, run(inputs))
+                del inputs
+            signed = {"findings": signed_trivial.findings()}
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.empty_cache()
@@ -162,12 +174,26 @@ def main() -> int:
         try:
             channel.send(**audit_problem(job))
         except Exception as exc:  # noqa: BLE001 - a broken reference is a finding, not a worker failure
+            oom = isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
             channel.send(
                 event="error",
                 key=job.get("key"),
+                oom=oom,
                 message=f"{type(exc).__name__}: {exc}"[:2000],
                 traceback="".join(traceback.format_exception(exc))[-3000:],
             )
+        finally:
+            _release_memory()
+
+
+def _release_memory() -> None:
+    """Drop what the last problem left behind, so one large problem does not starve the next."""
+    import gc
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":
