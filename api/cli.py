@@ -318,6 +318,25 @@ def problems_audit(
         )
 
 
+@problems_app.command("curate")
+def problems_curate(
+    reports: Annotated[
+        list[Path], typer.Argument(help="audit reports (JSON) from `problems audit --output`")
+    ],
+    output: Annotated[Path, typer.Option(help="write the curated suite (JSON) here")],
+) -> None:
+    """Turn audit reports into a curated suite: which problems to exclude and which fixes to apply."""
+    from sandbox.audit import AuditReport, curate
+
+    try:
+        loaded = [AuditReport.model_validate_json(path.read_text(encoding="utf-8")) for path in reports]
+    except (OSError, ValueError) as exc:
+        raise _fail(f"could not read an audit report: {exc}", 2) from exc
+    suite = curate(loaded)
+    output.write_text(suite.model_dump_json(indent=1, by_alias=True), encoding="utf-8")
+    out.print(f"{len(suite.exclude)} excluded, {len(suite.fixes)} fixed; written to {output}")
+
+
 @trace_app.command("show")
 def trace_show(
     run: Annotated[str, typer.Argument(help="a run id or a trace .jsonl path")],

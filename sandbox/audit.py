@@ -26,7 +26,7 @@ from sandbox.result_store import gpu_model
 from sandbox.toolchains import detect_gpu_arch
 from sandbox.verify import worker_env
 
-__all__ = ["AuditReport", "ProblemAudit", "audit_problems", "decide"]
+__all__ = ["AuditReport", "CuratedSuite", "ProblemAudit", "audit_problems", "curate", "decide"]
 
 AUDIT_SCHEMA = "kernelwright.audit/1"
 _BROKEN = {
@@ -178,3 +178,33 @@ async def audit_problems(
         draws=draws,
         problems=results,
     )
+
+
+class CuratedSuite(BaseModel):
+    """What the audit decided, as a suite definition: problems to leave out and fixes to apply."""
+
+    schema_: str = Field(default="kernelwright.curated-suite/1", alias="schema")
+    generated_from: list[str] = Field(default_factory=list)  # "source @ device, date" of each audit
+    exclude: dict[str, list[str]] = Field(default_factory=dict)  # problem key -> reasons
+    fixes: dict[str, list[str]] = Field(default_factory=dict)  # problem key -> input transforms
+
+    def admits(self, problem: Problem) -> bool:
+        return problem.key not in self.exclude
+
+    def transforms_for(self, problem: Problem) -> tuple[str, ...]:
+        return tuple(self.fixes.get(problem.key, ()))
+
+
+def curate(reports: Sequence[AuditReport]) -> CuratedSuite:
+    """Fold audit reports into a curated suite (a later report overrides an earlier one per problem)."""
+    suite = CuratedSuite()
+    for report in reports:
+        suite.generated_from.append(f"{report.source} @ {report.device}, {report.date.isoformat()}")
+        for audit in report.problems:
+            suite.exclude.pop(audit.key, None)
+            suite.fixes.pop(audit.key, None)
+            if audit.decision == "exclude":
+                suite.exclude[audit.key] = audit.reasons
+            elif audit.decision == "fix":
+                suite.fixes[audit.key] = audit.fixes
+    return suite

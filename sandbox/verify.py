@@ -42,6 +42,7 @@ class VerifyOptions:
     keep_scratch: bool = False
     compile_baseline: bool = True  # also time torch.compile of the reference (GPU only)
     timing_chunk: int = 10  # trials per alternation between reference and candidate
+    input_transforms: tuple[str, ...] = ()  # fixes from a curated suite, e.g. ("signed_inputs",)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VerifyOptions:
@@ -246,6 +247,7 @@ async def _run(
             "device": device,
             "seeds": [secrets.randbelow(2**31) for _ in range(opts.draws)],
             "init_seed": secrets.randbelow(2**31),
+            "transforms": list(opts.input_transforms),
         }
     )
     try:

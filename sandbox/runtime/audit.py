@@ -27,19 +27,6 @@ from sandbox.runtime.protocol import Channel
 __all__ = ["audit_problem", "main"]
 
 
-def _signed(value: Any) -> Any:
-    import torch
-
-    if (
-        isinstance(value, torch.Tensor)
-        and value.is_floating_point()
-        and value.numel()
-        and float(value.min()) >= 0
-    ):
-        return value * 2 - 1
-    return value
-
-
 def _passes(expected: list[Any], actual: object) -> bool:
     from sandbox.runtime.compare import compare_outputs
 
@@ -84,6 +71,7 @@ def audit_problem(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from sandbox.runtime.compare import compare_outputs, flatten_outputs
+    from sandbox.runtime.inputs import signed as signed_input
     from sandbox.runtime.loader import import_file
 
     started = time.monotonic()
@@ -97,7 +85,7 @@ def audit_problem(job: dict[str, Any]) -> dict[str, Any]:
         torch.manual_seed(seed)
         with device:
             inputs = [x.to(device) if isinstance(x, torch.Tensor) else x for x in problem.get_inputs()]
-        return [_signed(x) for x in inputs] if signed else inputs
+        return [signed_input(x) for x in inputs] if signed else inputs
 
     def run(inputs: list[Any]) -> list[Any]:
         out = flatten_outputs(model(*[x.clone() if isinstance(x, torch.Tensor) else x for x in inputs]))

@@ -89,11 +89,13 @@ def run_reference(channel: Channel) -> int:
 
     from sandbox.runtime.compare import compare_outputs, flatten_outputs
     from sandbox.runtime.exchange import export_draw, read_cpu_outputs
+    from sandbox.runtime.inputs import TRANSFORMS
     from sandbox.runtime.loader import import_file
 
     job = channel.receive()
     exchange = Path(job["exchange"])
     seeds = [int(seed) for seed in job["seeds"]]
+    transforms = [str(name) for name in job.get("transforms", []) if name in TRANSFORMS]
     try:
         device = _pick_device(job.get("device", "auto"))
         problem = import_file(Path(job["problem"]), "kernelwright_problem")
@@ -124,6 +126,8 @@ def run_reference(channel: Channel) -> int:
                 torch.manual_seed(seed)
                 with device, torch.no_grad():
                     inputs = [_to_device(x, device) for x in problem.get_inputs()]
+                    for name in transforms:  # fixes a curated suite applies (e.g. signed inputs)
+                        inputs = [TRANSFORMS[name](x) for x in inputs]
                     expected = flatten_outputs(model(*_clone(inputs)))
                 if expected is None:
                     return _error(

@@ -55,3 +55,50 @@ def test_audit_flags_each_flaw_and_keeps_going(settings: Settings) -> None:
     assert "mode_dependent" in by_name["dropout"].findings and by_name["dropout"].decision == "keep"
     assert "integer_inputs" in by_name["labels"].findings
     assert report.counts()["exclude"] == 5
+
+
+def test_curated_suite_from_reports(settings: Settings) -> None:
+    from sandbox.audit import curate
+
+    problems = [
+        _problem("relu_on_rand", "torch.relu(x)", "torch.rand(64, 64)"),
+        _problem("zeros", "x - x"),
+        _problem("sound", "torch.tanh(x)"),
+    ]
+    report = asyncio.run(audit_problems(problems, settings=settings, executor=LocalExecutor(), draws=2))
+    suite = curate([report])
+    assert suite.fixes == {"relu_on_rand": ["signed_inputs"]}
+    assert list(suite.exclude) == ["zeros"] and suite.exclude["zeros"]
+    assert suite.admits(problems[2]) and not suite.admits(problems[1])
+    assert suite.transforms_for(problems[0]) == ("signed_inputs",)
+
+
+def test_signed_inputs_fix_makes_the_identity_kernel_fail(settings: Settings) -> None:
+    from kernelwright.domain import Candidate, Outcome, Target
+    from sandbox.verify import VerifyOptions, verify_candidate
+
+    problem = _problem("relu_on_rand", "torch.relu(x)", "torch.rand(64, 64)")
+    identity = """import torch, triton
+import triton.language as tl
+
+@triton.jit
+def copy(x_ptr, y_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(y_ptr + offs, tl.load(x_ptr + offs, mask=offs < n), mask=offs < n)
+
+class ModelNew(torch.nn.Module):
+    def forward(self, x):
+        y = torch.empty_like(x)
+        copy[(triton.cdiv(x.numel(), 1024),)](x, y, x.numel(), BLOCK=1024)
+        return y
+"""
+    candidate = Candidate(target=Target.TRITON, source=identity)
+
+    def outcome(transforms: tuple[str, ...]) -> Outcome:
+        options = VerifyOptions(draws=2, timing_trials=0, input_transforms=transforms)
+        return asyncio.run(
+            verify_candidate(problem, candidate, settings=settings, executor=LocalExecutor(), options=options)
+        ).outcome
+
+    assert outcome(()) == Outcome.CORRECT  # the weakness the audit reports
+    assert outcome(("signed_inputs",)) == Outcome.MISMATCH  # and the curated fix closes it
