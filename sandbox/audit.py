@@ -116,7 +116,7 @@ async def audit_problems(
     spec = ProcessSpec(
         [settings.worker_python or sys.executable, "-s", "-m", "sandbox.runtime.audit"],
         scratch,
-        worker_env(settings, scratch, None, gpu),
+        worker_env(settings, scratch, None, gpu, trusted=True),
         Limits(cpu_seconds=None),
     )
     try:

@@ -56,7 +56,11 @@ class VerifyOptions:
         )
 
 
-def worker_env(settings: Settings, scratch: Path, kernel_cache: Path | None, gpu: bool) -> dict[str, str]:
+def worker_env(
+    settings: Settings, scratch: Path, kernel_cache: Path | None, gpu: bool, *, trusted: bool = False
+) -> dict[str, str]:
+    """The whole environment of a worker. `trusted` (reference and audit workers, which never load
+    candidate code) keeps compiler caches across runs, so torch.compile baselines warm up once."""
     package_root = Path(sandbox.__file__).resolve().parent.parent
     extra = {
         "PYTHONPATH": str(package_root),
@@ -66,6 +70,10 @@ def worker_env(settings: Settings, scratch: Path, kernel_cache: Path | None, gpu
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    if trusted:
+        caches = settings.home / "cache"
+        extra["TRITON_CACHE_DIR"] = str(caches / "triton")
+        extra["TORCHINDUCTOR_CACHE_DIR"] = str(caches / "inductor")
     if not gpu:
         extra["TRITON_INTERPRET"] = "1"
     if kernel_cache is not None:
@@ -237,7 +245,9 @@ async def _run(
     device = "cuda" if gpu else "cpu"
 
     reference = await executor.spawn(
-        ProcessSpec([*argv, "reference"], ref_dir, worker_env(settings, ref_dir, None, gpu), limits)
+        ProcessSpec(
+            [*argv, "reference"], ref_dir, worker_env(settings, ref_dir, None, gpu, trusted=True), limits
+        )
     )
     workers.append(reference)
     await reference.send(

@@ -315,9 +315,6 @@ def run_candidate(channel: Channel) -> int:
     timing_inputs: list[Any] | None = None
     timing = _Timing(channel, device)
 
-    def guarded(*args: Any) -> Any:
-        return guard.call(model, list(args), target)
-
     while True:
         try:
             command = channel.receive()
@@ -359,9 +356,21 @@ def run_candidate(channel: Channel) -> int:
                 return _error(channel, "hack_suspected", suspicion)
             channel.send(event="ran", index=index, outputs=meta, mutated=mutated, aliased=aliased)
         elif kind == "time" and timing_inputs is not None:
-            times = timing.measure(command, {"candidate": guarded}, timing_inputs)
+            # timed calls go to the model itself (a guard per call would add its own overhead to every
+            # trial); the launch counter, read around the chunk, must show a launch for every call
+            launched = guard.kernel_launches(target)
+            times = timing.measure(command, {"candidate": model}, timing_inputs)
             if times is None:
                 continue
+            calls = int(command.get("warmup", 0)) + int(command["trials"])
+            if target in ("ptx", "cuda", "triton") and guard.kernel_launches(target) - launched < calls:
+                return _error(
+                    channel,
+                    "hack_suspected",
+                    f"while being timed: {calls} calls launched only "
+                    f"{guard.kernel_launches(target) - launched} kernels: the custom kernel did not run "
+                    "on every call",
+                )
             suspicion = guard.finding()
             if suspicion is not None:
                 return _error(channel, "hack_suspected", f"while being timed: {suspicion}")
