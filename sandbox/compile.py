@@ -32,6 +32,7 @@ from sandbox.diagnostics_parse import parse_nvcc_output, parse_ptxas_output
 from sandbox.kernel_source import CANDIDATE_FILE, KernelSource, find_kernel_sources
 from sandbox.runtime.compilers import nvcc_command, ptxas_command
 from sandbox.runtime.kernel_cache import cache_key, resolve_arch, store_cubin
+from sandbox.static_checks import uses_extension_build
 from sandbox.toolchains import Toolchain, detect_gpu_arch, find_nvcc, find_ptxas, install_hint
 
 __all__ = ["DEFAULT_ARCH", "compile_candidate", "resolve_target_arch", "triton_version"]
@@ -88,6 +89,8 @@ async def _compile(
         return CompileResult(ok=False, toolchain="python", diagnostics=[syntax])
     if candidate.target == Target.PTX:
         return await _compile_kernels(candidate, settings, arch, cache_dir, filename, "ptxas")
+    if candidate.target == Target.CUDA and uses_extension_build(candidate.source):
+        return CompileResult(ok=True, toolchain="torch.utils.cpp_extension (built in the worker)")
     if candidate.target == Target.CUDA:
         return await _compile_kernels(candidate, settings, arch, cache_dir, filename, "nvcc")
     if candidate.target == Target.TRITON:

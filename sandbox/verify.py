@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import sandbox
-from kernelwright.domain import Candidate, DrawError, Outcome, Problem, Timing, Verdict
+from kernelwright.domain import Candidate, DrawError, Outcome, Problem, Target, Timing, Verdict
 from kernelwright.errors import SandboxError
 from kernelwright.logs import get_logger
 from kernelwright.settings import Settings
 from sandbox.executor import Executor, Limits, ProcessSpec, WorkerExited, WorkerProcess, scrubbed_env
+from sandbox.static_checks import uses_extension_build
 from sandbox.toolchains import detect_gpu_arch
 
 __all__ = ["VerifyOptions", "verify_candidate", "worker_env"]
@@ -285,7 +286,10 @@ async def _run(
             "candidate": str(exchange / "candidate.py"),
             "exchange": str(exchange),
             "device": device,
-            "target": candidate.target.value,
+            # extension builds launch outside our launch record: the guard cannot hold them to it
+            "target": "extension"
+            if candidate.target == Target.CUDA and uses_extension_build(candidate.source)
+            else candidate.target.value,
         }
     )
     built = await _candidate_answer(cand, opts.timeout_s, device_name, "ready", "building ModelNew")
