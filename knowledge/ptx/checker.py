@@ -16,7 +16,8 @@ import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
+from operator import attrgetter
 
 from kernelwright.domain import Diagnostic, Severity
 from knowledge.ptx.parser import Directive, Function, Instruction, Label, Module, Operand, parse_module
@@ -59,6 +60,7 @@ _IDENT = re.compile(r"(?<![\w.$%])(%?[A-Za-z_$][\w$]*)")
 _REG_INDEX = re.compile(r"^(.*?)(\d+)$")
 _DECL_NAME = re.compile(r"([%$A-Za-z_][\w$]*)\s*(?:<\s*(\d+)\s*>)?")
 _ALIGN = re.compile(r"\.align\s+\d+")
+_SIMPLE_REG = re.compile(r"(\.\w+)\s+([%$A-Za-z_][\w$]*)(?:<(\d+)>)?")
 
 # Kind and size of each type, for operand checks: b(its), u(nsigned), s(igned), f(loat), p(redicate).
 _TYPE_INFO: dict[str, tuple[str, int]] = {
@@ -374,9 +376,97 @@ def _slots_text(form: Form, target: Target | None, version: Version | None) -> s
 
 # ---------------------------------------------------------------------------------------------------
 
-# (statement text, context hash) -> diagnostics relative to the statement (see check_function).
-_STATEMENT_CACHE: dict[tuple[str, int], tuple[tuple[int, str, str, str | None, Severity], ...]] = {}
-_STATEMENT_CACHE_MAX = 200_000
+# The fast path's verdicts for an opcode (see `_Checker.plan`).
+_EXPAND_MAX = 1 << 14  # larger register ranges are resolved name by name
+_LONG_FUNCTION = 24  # instructions before bulk name resolution and the shape memo pay off
+_DIGITS = re.compile(r"\d+")
+# Every ASCII digit to `0`: a shape keeps the length of each number, a finer split than `\d+` to
+# `0` (which `shapes_resolve_alike` reasons about), so equal shapes are still alike there.
+_ZERO_DIGITS = str.maketrans("123456789", "000000000")
+# ASCII characters that cannot be part of an `_IDENT` run (`[\w.$%]`), to a space.
+_NOT_NAME_RUN = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isalnum() or c in "_.$%")})
+_NAME_HEAD = re.compile(r"%?[A-Za-z_$][\w$]*")
+_OPCODE = attrgetter("opcode")
+_GUARD = attrgetter("guard")
+_REST = attrgetter("rest")
+_PLAIN_NAME = re.compile(r"%?[A-Za-z_$][\w$]*")
+
+
+def _names(text: str) -> set[str]:
+    r"""`set(_IDENT.findall(text))`, faster on ASCII text: `_IDENT` can only match at the start of a
+    maximal run of `[\w.$%]`, as that run's longest `%?[A-Za-z_$][\w$]*` prefix; the runs come
+    from one `translate` and `split`, and each distinct run is matched once."""
+    if not text.isascii():
+        return set(_IDENT.findall(text))
+    head = _NAME_HEAD.match
+    found: set[str] = set()
+    for run in set(text.translate(_NOT_NAME_RUN).split()):
+        match = head(run)
+        if match is not None:
+            found.add(match.group())
+    return found
+
+
+@lru_cache(maxsize=64)
+def _untyped_shapes(sregs: frozenset[str]) -> frozenset[str]:
+    """Digit-free shapes of the special registers (fixed per target and `.version`)."""
+    return frozenset(_DIGITS.sub("0", name) for name in sregs)
+
+
+_SLOW = object()
+_NO_OPERAND_CHECK = object()
+_OPERAND_PIECE = re.compile(r"(?:\[[^\]]*\]|\{[^}]*\}|\([^)]*\)|[^,\[{(])+")
+
+
+class _Plan:
+    """The operand checks of one closed form with its modifiers resolved, as plain tuples:
+    (is an address, vector size or 0) per operand, and for each typed operand the register types
+    it rejects. Built once per opcode spelling, so checking an instruction is a split and a few
+    dict and set lookups."""
+
+    __slots__ = ("high", "low", "shaped", "shapes", "typed")
+
+    def __init__(
+        self,
+        low: int,
+        high: int,
+        shapes: tuple[tuple[bool, int], ...],
+        typed: tuple[tuple[int, frozenset[str]], ...],
+    ) -> None:
+        self.low = low
+        self.high = high
+        self.shapes = shapes
+        self.shaped = any(address or size for address, size in shapes)
+        self.typed = typed
+
+
+@lru_cache(maxsize=8192)
+def _plan(opcode: str, target: Target | None, version: Version | None) -> _Plan | object:
+    """The fast-path plan of an opcode spelling, memoized like `_analyze` (opcode spellings repeat
+    massively across instructions and modules; the plan holds no diagnostics)."""
+    result = _analyze(opcode, target, version)
+    if result.issues:
+        return _SLOW
+    form = result.form
+    if form is None or not result.known or form.operands is None:
+        return _NO_OPERAND_CHECK
+    vec = result.value("vec") if result.chosen else None
+    size = int(vec[2:]) if vec is not None else 0
+    shapes = tuple((spec.address, size if spec.vector else 0) for spec in form.operands)
+    typed: list[tuple[int, frozenset[str]]] = []
+    for spec in form.typed:
+        expected = spec.literal or (result.value(spec.slot) if spec.slot else None)
+        if expected is None or expected not in _TYPE_INFO:
+            continue
+        typed.append((spec.position, _incompatible(expected, spec.wider_ok)))
+    return _Plan(form.min_operands, form.max_operands, shapes, tuple(typed))
+
+
+@cache
+def _incompatible(expected: str, wider_ok: bool) -> frozenset[str]:
+    """The register types `check_operands` rejects where `expected` is wanted (a property of the
+    fixed type table, so it is computed once per process)."""
+    return frozenset(t for t in _TYPE_INFO if not _compatible(expected, t, wider_ok))
 
 
 class _Checker:
@@ -391,6 +481,7 @@ class _Checker:
         self.module_symbols: set[str] = set()
         self.usable_sregs: frozenset[str] = frozenset()
         self.analyses: dict[str, _OpcodeResult] = {}
+        self.plans: dict[str, _Plan | object] = {}
 
     # -- reporting
     def add(
@@ -541,6 +632,15 @@ class _Checker:
     def declare(self, directive: Directive, scope: _Scope | None) -> None:
         """Record the names a declaration introduces (and check a `.reg` type)."""
         text = directive.text
+        if scope is not None and directive.name == ".reg":
+            # `.reg .b32 %r<16>` / `.reg .pred %p`: what the general path below records, in one match.
+            match = _SIMPLE_REG.fullmatch(text)
+            if match is not None and match[1] in self.tables.register_types and match[1] in self.tables.types:
+                if match[3] is not None:
+                    scope.ranges[match[2]] = (int(match[3]), match[1])
+                else:
+                    scope.regs[match[2]] = match[1]
+                return
         if directive.name in (".visible", ".extern", ".weak", ".common") and (
             ".func" in text or ".entry" in text
         ):
@@ -604,37 +704,172 @@ class _Checker:
                 scope.symbols.add(statement.name)
             elif isinstance(statement, Directive):
                 self.check_directive(statement, scope)
-        # Same statement text in the same context (target, .version, declarations, symbols) gives
-        # the same diagnostics: check each once per process, replay it at its new position.
-        context = hash(
-            (
-                self.target,
-                self.version,
-                frozenset(scope.regs.items()),
-                frozenset(scope.ranges.items()),
-                frozenset(scope.symbols),
-                frozenset(self.module_symbols),
-            )
-        )
-        cache = _STATEMENT_CACHE
-        found = self.found
-        for statement in fn.body:
-            if not isinstance(statement, Instruction):
+        instructions = [s for s in fn.body if type(s) is Instruction]
+        if not instructions:
+            return
+        # Every name in every operand, in one regex pass over the joined operand texts (a name
+        # cannot span the separator; no operand text holds a `;`): only a function that uses an
+        # undeclared name pays for finding where, and only on the instructions that mention one.
+        joined = ";".join(map(_REST, instructions))
+        lookup = self.lookup
+        resolved = scope.resolved
+        long = len(instructions) >= _LONG_FUNCTION
+        if long:
+            # Pre-resolve the members of each register range in bulk (what `lookup` answers for
+            # `%r7` given `%r<N>`, when the prefix does not end in a digit); exact registers win,
+            # as in `lookup`. Short functions resolve the few names they use one by one.
+            for prefix, (count, reg_type) in scope.ranges.items():
+                if count <= _EXPAND_MAX and prefix and not prefix[-1].isdigit():
+                    resolved.update(dict.fromkeys([prefix + str(i) for i in range(count)], (True, reg_type)))
+            for name, reg_type in scope.regs.items():
+                resolved[name] = (True, reg_type)
+        unknown = [name for name in _names(joined).difference(resolved) if not lookup(name, scope)[0]]
+        # In a long function, instructions that differ only in their numbers (`%r12` for `%r7`,
+        # an offset, a literal) get the same operand verdict when every name with the same
+        # "shape" resolves alike (see `_shapes_resolve_alike`): judge each (opcode, shape) once.
+        shapes: list[str] | None = None
+        if long and self.shapes_resolve_alike(scope):
+            shapes = joined.translate(_ZERO_DIGITS).split(";")
+        if shapes is not None and not unknown:
+            self.check_by_shape(instructions, shapes, scope)
+            return
+        verdicts: dict[tuple[str, str], bool] = {}
+        plans = self.plans
+        slow = self.check_instruction
+        operands_ok = self.operands_ok
+        for index, ins in enumerate(instructions):
+            opcode = ins.opcode
+            plan = plans.get(opcode)
+            if plan is None:
+                plan = plans[opcode] = self.plan(opcode)
+            if (
+                plan is _SLOW
+                or (unknown and any(name in ins.rest for name in unknown))
+                or (ins.guard is not None and not self.guard_ok(ins.guard, scope))
+            ):
+                slow(ins, scope)
                 continue
-            key = (statement.text, context)
-            replay = cache.get(key)
-            if replay is None:
-                mark = len(found)
-                self.check_instruction(statement, scope)
-                replay = tuple(
-                    (pos - statement.pos, d.code, d.message, d.hint, d.severity) for pos, d in found[mark:]
-                )
-                if len(cache) >= _STATEMENT_CACHE_MAX:
-                    cache.clear()
-                cache[key] = replay
-            elif replay:
-                for offset, code, message, hint, severity in replay:
-                    self.add(statement.pos + offset, code, message, hint, severity)
+            if plan is _NO_OPERAND_CHECK:
+                continue
+            assert isinstance(plan, _Plan)
+            if shapes is None:
+                ok = operands_ok(ins.rest, plan, scope)
+            else:
+                key = (opcode, shapes[index])
+                verdict = verdicts.get(key)
+                if verdict is None:
+                    verdict = verdicts[key] = operands_ok(ins.rest, plan, scope)
+                ok = verdict
+            if not ok:
+                slow(ins, scope)
+
+    def check_by_shape(self, instructions: list[Instruction], shapes: list[str], scope: _Scope) -> None:
+        """A long function with no undeclared name: judge each distinct opcode, guard and
+        (opcode, shape) once, then give the full check exactly the instructions the per-instruction
+        loop would have given it, in order (so the diagnostics and their order are the same)."""
+        opcodes = list(map(_OPCODE, instructions))
+        plans = self.plans
+        bad_opcodes: set[str] = set()
+        for opcode in set(opcodes).difference(plans):
+            plans[opcode] = self.plan(opcode)
+        for opcode in set(opcodes):
+            if plans[opcode] is _SLOW:
+                bad_opcodes.add(opcode)
+        guards = set(map(_GUARD, instructions))
+        guards.discard(None)
+        bad_guards = {g for g in guards if g is not None and not self.guard_ok(g, scope)}
+        keys = list(zip(opcodes, shapes, strict=True))
+        bad_keys: set[tuple[str, str]] = set()
+        operands_ok = self.operands_ok
+        for key, ins in dict(zip(keys, instructions, strict=True)).items():
+            plan = plans[key[0]]
+            if isinstance(plan, _Plan) and not operands_ok(ins.rest, plan, scope):
+                bad_keys.add(key)
+        if not (bad_opcodes or bad_guards or bad_keys):
+            return
+        slow = self.check_instruction
+        for ins, key in zip(instructions, keys, strict=True):
+            if key[0] in bad_opcodes or ins.guard in bad_guards or key in bad_keys:
+                slow(ins, scope)
+
+    def shapes_resolve_alike(self, scope: _Scope) -> bool:
+        """Whether two names that differ only in their digit runs always get the same type from
+        `lookup`, so that an operand verdict depends on an instruction's digit-free shape only.
+
+        Shapes of typed names: each register range `%r<N>` (prefix without a trailing digit:
+        `%r0`), each exact register. They must not share a shape with a differently typed
+        register nor with an untyped name (symbol, label, parameter, special register). Names of
+        a range's shape past its count are undeclared: such instructions take the full check
+        (see `unknown`) and never reach the memo. Declared names the name pattern cannot see
+        disable the memo.
+        """
+        typed: dict[str, str | None] = {}
+        for prefix, (_, reg_type) in scope.ranges.items():
+            if not _PLAIN_NAME.fullmatch(prefix) or prefix[-1].isdigit():
+                return False
+            typed[_DIGITS.sub("0", prefix) + "0"] = reg_type
+        for name, reg_type in scope.regs.items():
+            if not _PLAIN_NAME.fullmatch(name):
+                return False
+            shape = _DIGITS.sub("0", name)
+            if typed.get(shape, reg_type) != reg_type:
+                return False
+            typed[shape] = reg_type
+        untyped = _untyped_shapes(self.usable_sregs)
+        for name in (*scope.symbols, *self.module_symbols):
+            shape = _DIGITS.sub("0", name)
+            if shape in typed:
+                return False
+        return not any(shape in untyped for shape in typed)
+
+    def plan(self, opcode: str) -> _Plan | object:
+        """What the fast path checks for this opcode: `_SLOW` when the opcode alone has issues (the
+        full check reports them), `_NO_OPERAND_CHECK` when only names and the guard can be wrong."""
+        return _plan(opcode, self.target, self.version) if opcode else _SLOW
+
+    def guard_ok(self, guard: str, scope: _Scope) -> bool:
+        """Whether `check_guard` would stay silent (a declared `.pred` or untyped name)."""
+        name = guard.lstrip("!")
+        found, reg_type = scope.resolved.get(name) or self.lookup(name, scope)
+        return found and (reg_type is None or reg_type == ".pred")
+
+    def operands_ok(self, rest: str, plan: _Plan, scope: _Scope) -> bool:
+        """Whether `check_operands` would stay silent: count, brackets, vector sizes and register
+        types, on the operand texts alone (positions are only needed for a diagnostic)."""
+        bracket = "[" in rest
+        if bracket or "{" in rest or "(" in rest:
+            operands = [p.strip() for p in _OPERAND_PIECE.findall(rest)]
+        else:
+            operands = [p.strip() for p in rest.split(",")]
+        if "" in operands:
+            operands = [t for t in operands if t]
+        count = len(operands)
+        if not plan.low <= count <= plan.high:
+            return False
+        if plan.shaped or bracket:
+            for (address, size), text in zip(plan.shapes, operands, strict=False):
+                if address != (text[0] == "["):
+                    return False
+                if size and not (text[0] == "{" and text[-1] == "}" and text.count(",") == size - 1):
+                    return False
+        resolved = scope.resolved
+        for position, wrong in plan.typed:
+            if position >= count:
+                continue
+            text = operands[position]
+            hit = resolved.get(text)
+            if hit is not None:
+                if hit[1] in wrong:
+                    return False
+                continue
+            for piece in text.split("|"):
+                name = piece.strip().lstrip("!-")
+                if not name.startswith("%") and not name[:1].isalpha():
+                    continue
+                found, reg_type = resolved.get(name) or self.lookup(name, scope)
+                if found and reg_type in wrong:
+                    return False
+        return True
 
     def check_instruction(self, ins: Instruction, scope: _Scope) -> None:
         if not ins.opcode:

@@ -18,10 +18,24 @@ __all__ = ["Directive", "Function", "Instruction", "Label", "Module", "Operand",
 _COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|//[^\n]*|/\*.*?\*/', re.S)
 _LINE_COMMENT = re.compile(r"//[^\n]*")
 _NOT_NEWLINE = re.compile(r"[^\n]")
+_NEWLINE = re.compile(r"\n")
 _SKIP = re.compile(r"[ \t\r\n\f\v]*")
 _LABEL = re.compile(r"([A-Za-z_$][\w$]*)\s*:(?!:)")
 _DIRECTIVE = re.compile(r"\.[A-Za-z_][\w:]*")
 _INSTRUCTION = re.compile(r"(?:@\s*(!?)\s*([%$\w]+)\s*)?([A-Za-z_][\w]*(?:\.[\w:]+)*)")
+# The common statements in one match (one regex call each), after the whitespace before them:
+# - groups 1-2, a `;`-terminated directive with no `{` before its `;` (declarations, mostly): the
+#   span and text the general path gives it, unless it is a line directive or `.section` (the
+#   caller checks);
+# - groups 3-7, an instruction: guard, opcode, operand text, up to the first `;`, with no brace in
+#   between except balanced `{...}` vector operands. That is exactly the span the general path
+#   takes (it stops at a `}` only when no `{` precedes it); anything else (a missing `;`, a stray
+#   brace) does not match and takes the general path. The lookahead is the negation of `_LABEL`,
+#   which the general path tries first.
+_FAST_STATEMENT = re.compile(
+    r"[ \t\r\n\f\v]*(?:(\.[A-Za-z_][\w:]*)([^;{]*+);|(?![A-Za-z_$][\w$]*\s*:(?!:))"
+    r"(@\s*(!?)\s*([%$\w]+)\s*)?([A-Za-z_][\w]*(?:\.[\w:]+)*)((?:[^;{}]++|\{[^;{}]*+\})*+);)"
+)
 # Directives that end at the end of their line (they take no semicolon).
 _LINE_DIRECTIVES = frozenset(
     {
@@ -50,10 +64,10 @@ class Operand:
 
 
 class Instruction:
-    """One instruction statement; its `operands` are built on first use (the checker's statement
-    cache answers most statements without looking at them)."""
+    """One instruction statement. Its `operands` (with positions) are split on first use only: the
+    checker's fast path works on `rest` and needs positions only to place a diagnostic."""
 
-    __slots__ = ("_operands", "_parts", "guard", "guard_pos", "opcode", "opcode_pos", "pos", "rest", "text")
+    __slots__ = ("_operands", "guard", "guard_pos", "opcode", "opcode_pos", "pos", "rest", "rest_pos", "text")
 
     def __init__(
         self,
@@ -62,25 +76,25 @@ class Instruction:
         opcode_pos: int,
         guard: str | None,
         guard_pos: int,
-        parts: tuple[tuple[str, int], ...],
-        rest: str = "",
-        text: str = "",
+        rest: str,
+        rest_pos: int,
+        text: str,
     ) -> None:
         self.pos = pos
         self.opcode = opcode
         self.opcode_pos = opcode_pos
         self.guard = guard
         self.guard_pos = guard_pos
-        self._parts = parts
-        self._operands: list[Operand] | None = None
         self.rest = rest  # the operand text as written
-        self.text = text  # the whole statement as written (the checker's cache key)
+        self.rest_pos = rest_pos  # where `rest` starts in the module
+        self.text = text  # the whole statement as written
+        self._operands: list[Operand] | None = None
 
     @property
     def operands(self) -> list[Operand]:
         if self._operands is None:
-            base = self.pos
-            self._operands = [Operand(t, base + o) for t, o in self._parts]
+            rest = self.rest
+            self._operands = _split_operands(rest, self.rest_pos) if rest.strip() else []
         return self._operands
 
 
@@ -108,20 +122,32 @@ class Function:
     params: list[str] = field(default_factory=list)
 
 
-@dataclass(slots=True)
 class Module:
-    """The parsed module; `line_col` turns a character offset into a 1-based (line, column)."""
+    """The parsed module; `line_col` turns a character offset into a 1-based (line, column).
 
-    text: str
-    line_starts: list[int]
-    header: list[Directive] = field(default_factory=list)
-    functions: list[Function] = field(default_factory=list)
-    stray: list[Statement] = field(default_factory=list)  # instructions or labels outside functions
-    unbalanced: int | None = None  # position of an unmatched brace
+    The line table is built on the first `line_col` call: a module without diagnostics never needs
+    it, and building it is a visible share of checking a long module."""
+
+    __slots__ = ("_line_starts", "functions", "header", "stray", "text", "unbalanced")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.header: list[Directive] = []
+        self.functions: list[Function] = []
+        self.stray: list[Statement] = []  # instructions or labels outside functions
+        self.unbalanced: int | None = None  # position of an unmatched brace
+        self._line_starts: list[int] | None = None
+
+    @property
+    def line_starts(self) -> list[int]:
+        if self._line_starts is None:
+            self._line_starts = [0, *(m.end() for m in _NEWLINE.finditer(self.text))]
+        return self._line_starts
 
     def line_col(self, pos: int) -> tuple[int, int]:
-        index = bisect_right(self.line_starts, pos) - 1
-        return index + 1, pos - self.line_starts[index] + 1
+        starts = self.line_starts
+        index = bisect_right(starts, pos) - 1
+        return index + 1, pos - starts[index] + 1
 
 
 def _blank(match: re.Match[str]) -> str:
@@ -177,20 +203,44 @@ def parse_module(source: str) -> Module:
         text = _LINE_COMMENT.sub("", source)
     else:
         text = _COMMENT.sub(_blank, source)
-    line_starts = [0]
     find = text.find
-    pos = find("\n")
-    while pos != -1:
-        line_starts.append(pos + 1)
-        pos = find("\n", pos + 1)
-    module = Module(text, line_starts)
+    module = Module(text)
     n = len(text)
     pos = 0
     depth = 0
     function: Function | None = None
     pending: Function | None = None
     skip = _SKIP.match
+    fast_statement = _FAST_STATEMENT.match
+    append_stray = module.stray.append
     while True:
+        fast = fast_statement(text, pos)
+        if fast is not None:
+            name, body, guard_text, bang, guard_name, opcode, rest = fast.groups()
+            semi = fast.end() - 1
+            if opcode is not None:
+                rest_pos = semi - len(rest)
+                opcode_pos = rest_pos - len(opcode)
+                start = opcode_pos if guard_text is None else opcode_pos - len(guard_text)
+                (function.body.append if function is not None else append_stray)(
+                    Instruction(
+                        start,
+                        opcode,
+                        opcode_pos,
+                        None if guard_name is None else bang + guard_name,
+                        start if guard_name is None else fast.start(5),
+                        rest,
+                        rest_pos,
+                        text[start:semi],
+                    )
+                )
+                pos = semi + 1
+                continue
+            if name not in _LINE_DIRECTIVES and name != ".section":
+                statement = Directive(semi - len(body) - len(name), name, body.strip())
+                (function.body if function is not None else module.header).append(statement)
+                pos = semi + 1
+                continue
         pos = skip(text, pos).end()  # type: ignore[union-attr]
         if pos >= n:
             break
@@ -266,42 +316,26 @@ def parse_module(source: str) -> Module:
     return module
 
 
-_ParsedStatement = tuple[str, int, str | None, int, tuple[tuple[str, int], ...], str]
-_STATEMENTS: dict[str, _ParsedStatement] = {}
-_STATEMENTS_MAX = 100_000
-
-
 def _instruction(text: str, pos: int, end: int) -> Instruction:
-    """One instruction statement; identical statement texts are split once (offsets are relative)."""
+    """An instruction statement the fast pattern did not take (unusual shapes, a missing `;`)."""
     statement = text[pos:end]
-    parsed = _STATEMENTS.get(statement)
-    if parsed is None:
-        if len(_STATEMENTS) >= _STATEMENTS_MAX:
-            _STATEMENTS.clear()
-        parsed = _STATEMENTS[statement] = _split_statement(statement)
-    opcode, opcode_off, guard, guard_off, operands, rest = parsed
-    return Instruction(
-        pos,
-        opcode,
-        pos + opcode_off,
-        guard,
-        pos + guard_off,
-        operands,
-        rest,
-        statement,
-    )
-
-
-def _split_statement(statement: str) -> _ParsedStatement:
     match = _INSTRUCTION.match(statement)
     if match is None:
-        return (statement.split(None, 1)[0] if statement.strip() else "", 0, None, 0, (), "")
+        opcode = statement.split(None, 1)[0] if statement.strip() else ""
+        return Instruction(pos, opcode, pos, None, pos, "", end, statement)
     guard = None
     guard_off = 0
     if match.group(2) is not None:
         guard = ("!" if match.group(1) else "") + match.group(2)
         guard_off = match.start(2)
     rest_start = match.end(3)
-    rest = statement[rest_start:]
-    operands = _split_operands(rest, rest_start) if rest.strip() else []
-    return (match.group(3), match.start(3), guard, guard_off, tuple((o.text, o.pos) for o in operands), rest)
+    return Instruction(
+        pos,
+        match.group(3),
+        pos + match.start(3),
+        guard,
+        pos + guard_off,
+        statement[rest_start:],
+        pos + rest_start,
+        statement,
+    )
