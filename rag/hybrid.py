@@ -12,31 +12,63 @@ packaged guides, so retrieval works with no ingest step and nothing installed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from kernelwright.domain import Hit
 from kernelwright.errors import UnknownNameError
 from kernelwright.settings import Settings
 from rag.fts import FtsStore
+from rag.lexical import clean_query
 
 __all__ = [
     "BUILTIN_COLLECTION",
+    "LEXICAL_WEIGHT",
     "RRF_K",
+    "TECHNICAL_VECTOR_WEIGHT",
+    "VECTOR_WEIGHT",
     "HybridRetriever",
     "IdentityReranker",
+    "Mode",
     "Reranker",
     "known_collections",
     "reciprocal_rank_fusion",
     "search",
+    "vector_weight",
 ]
 
 BUILTIN_COLLECTION = "builtin"
-RRF_K = 60
-"""The usual RRF constant: damps the head of each list so neither list alone decides the order."""
+RRF_K = 15
+"""Smaller than the usual 60: with 60, any vector support lifts a chunk above BM25's first hit,
+and on kernel queries (exact names) BM25's head is usually right; 15 keeps fusion's consensus
+effect within the first few ranks (measured on `bench/rag_eval.py`: 5, 15 and 60 tried)."""
+LEXICAL_WEIGHT = 1.0
+VECTOR_WEIGHT = 0.5
+TECHNICAL_VECTOR_WEIGHT = 0.2
+"""Kernel queries hinge on exact tokens (API names, mnemonics, quoted diagnostics), where BM25 is
+the more reliable list; vectors still lift paraphrased questions that BM25 ranks low. A query that
+quotes a name or is mostly identifiers (a compiler message, an API name) leans on BM25 harder.
+Measured on `bench/rag_eval.py`."""
+_QUOTED = re.compile(r"""'[^']+'|"[^"]+"|`[^`]+`""")
+_IDENTIFIER = re.compile(r"[A-Za-z_%]\w*(?:(?:\.|::)\w+)+|\w*_\w+|[a-z]+[A-Z]\w*|[A-Z][a-z]+[A-Z]\w*")
+
+
+def vector_weight(query: str) -> float:
+    """The vector list's RRF weight for `query`: lower for technical queries (see above)."""
+    words = query.split()
+    technical = sum(1 for w in words if _IDENTIFIER.search(w))
+    if _QUOTED.search(query) or (words and technical * 3 >= len(words)):
+        return TECHNICAL_VECTOR_WEIGHT
+    return VECTOR_WEIGHT
+
+
 _CANDIDATES_PER_HIT = 4
 _MIN_CANDIDATES = 20
+
+Mode = Literal["fused", "lexical", "vector"]
+"""Which ranking `search` returns: the fusion (the default), or one side alone (for evaluation)."""
 
 
 @runtime_checkable
@@ -53,12 +85,16 @@ class IdentityReranker:
         return list(hits)
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> list[tuple[str, float]]:
-    """Ids with their fused scores, best first (ties: the order of first appearance)."""
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[str]], k: int = RRF_K, weights: Sequence[float] | None = None
+) -> list[tuple[str, float]]:
+    """Ids with their fused scores, best first (ties: the order of first appearance). `weights`
+    scale each ranking's contribution (default: all 1)."""
     scores: dict[str, float] = {}
-    for ranking in rankings:
+    for index, ranking in enumerate(rankings):
+        weight = weights[index] if weights is not None else 1.0
         for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     order = {item: i for i, item in enumerate(dict.fromkeys(i for r in rankings for i in r))}
     return sorted(scores.items(), key=lambda pair: (-pair[1], order[pair[0]]))
 
@@ -77,8 +113,10 @@ def search(
     k: int = 5,
     settings: Settings,
     reranker: Reranker | None = None,
+    mode: Mode = "fused",
 ) -> list[Hit]:
-    """The `k` best chunks of `collection` for `query`, best first; `Hit.score` is the RRF score.
+    """The `k` best chunks of `collection` for `query`, best first; `Hit.score` is the RRF score
+    (with `mode` "lexical" or "vector": that side's own score, BM25 or cosine similarity).
 
     Raises `UnknownNameError` (listing the known collections) for a collection never ingested.
     """
@@ -97,9 +135,15 @@ def search(
     from rag.vectors import VectorStore
 
     limit = max(k * _CANDIDATES_PER_HIT, _MIN_CANDIDATES)
-    lexical = [chunk_id for chunk_id, _ in fts.search(query, collection, limit)]
-    vector = [chunk_id for chunk_id, _ in VectorStore(settings).search(collection, query, limit)]
-    fused = reciprocal_rank_fusion([lexical, vector])
+    query = clean_query(query)
+    lexical = fts.search(query, collection, limit) if mode != "vector" else []
+    vector = VectorStore(settings).search(collection, query, limit) if mode != "lexical" else []
+    if mode == "fused":
+        fused = reciprocal_rank_fusion(
+            [[i for i, _ in lexical], [i for i, _ in vector]], weights=(LEXICAL_WEIGHT, vector_weight(query))
+        )
+    else:
+        fused = lexical or vector
     stored = fts.chunks([chunk_id for chunk_id, _ in fused])
     hits = [
         Hit(
@@ -124,6 +168,14 @@ class HybridRetriever:
     settings: Settings
     collection: str = BUILTIN_COLLECTION
     reranker: Reranker = field(default_factory=IdentityReranker)
+    mode: Mode = "fused"
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
-        return search(query, collection=self.collection, k=k, settings=self.settings, reranker=self.reranker)
+        return search(
+            query,
+            collection=self.collection,
+            k=k,
+            settings=self.settings,
+            reranker=self.reranker,
+            mode=self.mode,
+        )

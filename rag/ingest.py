@@ -83,7 +83,12 @@ def validate_collection_name(name: str) -> str:
     return name
 
 
-_LABELS = {"kernelwright_hashing": "hashing", "onnx_mini_lm_l6_v2": "minilm", "kernelwright_openai": "openai"}
+_LABELS = {
+    "kernelwright_hashing": "hashing",
+    "onnx_mini_lm_l6_v2": "minilm",
+    "kernelwright_minilm": "minilm",
+    "kernelwright_openai": "openai",
+}
 
 
 def _embedding_label(embedding: EmbeddingFunction[Documents] | None, settings: Settings) -> str:
@@ -263,11 +268,17 @@ def ingest_builtin(
     progress: ProgressCallback | None = None,
     embedding: EmbeddingFunction[Documents] | None = None,
 ) -> IngestReport:
-    """Ingest the packaged guides as collection "builtin" (sources: guide file names, as the lexical
-    retriever cites them). Once done, `default_retriever` searches it with the hybrid store."""
+    """Ingest the built-in knowledge as collection "builtin": the packaged guides (sources: their file
+    names) and the PTX tables rendered per instruction (written under `settings.home`, sources
+    `ptx-isa/<mnemonic>.md`), cited exactly as the lexical fallback cites them. Once done,
+    `default_retriever` searches it with the hybrid store."""
+    from knowledge.ptx_docs import ptx_docs_dir, write_ptx_docs
+
     folder = guides_dir()
+    ptx_folder = ptx_docs_dir(settings.home)
+    write_ptx_docs(ptx_folder)
     return ingest(
-        [folder],
+        [folder, ptx_folder],
         collection=BUILTIN_COLLECTION,
         settings=settings,
         root=folder,

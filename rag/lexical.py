@@ -30,6 +30,7 @@ __all__ = [
     "Chunk",
     "HeadingFinder",
     "LexicalIndex",
+    "clean_query",
     "split_markdown",
     "split_outline",
     "split_text",
@@ -50,6 +51,21 @@ _STOPWORD_TEXT = (
     "while will with you your"
 )
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+_CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+# A compiler's location prefix: `ptxas k.ptx, line 11; error   :`, `k.cu(1): error:`, `ptxas fatal   :`.
+_DIAGNOSTIC_PREFIX = re.compile(
+    r"^\s*(?:ptxas\s+)?(?:\S+?(?:,\s*line\s+\d+;|\(\d+\):)\s*)?(?:error|fatal|warning)\s*:\s*",
+    re.IGNORECASE | re.MULTILINE,
+)
+_DIAGNOSTIC_NOISE = re.compile(r"^\s*ptxas fatal\s*:\s*Ptx assembly aborted due to errors\s*$", re.MULTILINE)
+
+
+def clean_query(query: str) -> str:
+    """The query without compiler boilerplate: a pasted diagnostic's file, line and severity (and
+    ptxas's closing "assembly aborted" line) match every page about errors and nothing specific, so
+    they are dropped; the message itself, with its quoted names, is what finds the answer."""
+    text = _DIAGNOSTIC_NOISE.sub("", query)
+    return _DIAGNOSTIC_PREFIX.sub("", text).strip() or query
 
 
 @dataclass(frozen=True)
@@ -66,10 +82,17 @@ class Chunk:
 def tokenize(text: str) -> list[str]:
     """Lower-cased search tokens. Dotted and underscored identifiers are kept whole and also split:
     `ld.global.nc` gives `ld.global.nc`, `ld.global`, `ld`, `global`, `nc`; `%tid.x` gives `%tid.x`,
-    `tid.x`, `tid`; `tl.program_id` gives `tl.program_id`, `tl`, `program_id`, `program`, `id`."""
+    `tid.x`, `tid`; `tl.program_id` gives `tl.program_id`, `tl`, `program_id`, `program`, `id`.
+    CamelCase names are also split into words: `CreateCircularBuffer` adds `create`, `circular`,
+    `buffer`, so API names match prose ("circular buffer") and the reverse."""
     tokens: list[str] = []
     for match in _TOKEN.finditer(text):
-        whole = match.group(0).lower()
+        raw = match.group(0)
+        whole = raw.lower()
+        if raw != whole and raw != raw.upper():
+            words = [w.lower() for w in _CAMEL.findall(raw)]
+            if len(words) > 1:
+                tokens.extend(w for w in words if len(w) > 1 and w not in _STOPWORDS)
         core = whole.lstrip("%")
         parts = core.split(".")
         if len(parts) == 1 and "_" not in core and whole == core:
@@ -321,7 +344,7 @@ class LexicalIndex:
         """The `k` best chunks for `query` (only chunks sharing at least one term), best first."""
         if k <= 0 or not self._chunks:
             return []
-        terms = [t for t in dict.fromkeys(tokenize(query)) if t in self._idf]
+        terms = [t for t in dict.fromkeys(tokenize(clean_query(query))) if t in self._idf]
         if not terms:
             return []
         scored: list[tuple[float, int]] = []

@@ -26,10 +26,15 @@ class Retriever(Protocol):
 
 @cache
 def builtin_retriever() -> LexicalIndex:
-    """BM25 over the guides shipped in `knowledge/guides` (built once per process; sources are the
-    guide file names, e.g. `ptx-basics.md`)."""
+    """BM25 over the built-in knowledge (built once per process): the guides shipped in
+    `knowledge/guides` (sources are their file names, e.g. `ptx-basics.md`) and the PTX syntax tables
+    rendered per instruction (`ptx-isa/<mnemonic>.md`, rendered in memory, cut exactly as ingesting
+    them would cut them, so both retrievers cite the same line ranges)."""
+    from knowledge.ptx_docs import ptx_chunks
+
     folder = guides_dir()
-    return LexicalIndex.from_paths(sorted(folder.glob("*.md")), root=folder, collection="builtin")
+    guides = LexicalIndex.from_paths(sorted(folder.glob("*.md")), root=folder, collection="builtin")
+    return LexicalIndex([*guides.chunks, *ptx_chunks()], collection="builtin")
 
 
 def default_retriever(settings: Settings, collection: str = "builtin") -> Retriever:

@@ -157,7 +157,11 @@ def test_search_finds_cvta_in_the_ptx_guide() -> None:
     ],
 )
 def test_search_routes_queries_to_the_right_guide(query: str, source: str) -> None:
-    assert builtin_retriever().search(query, k=1)[0].source == source
+    # The built-in index also holds the PTX pages rendered per instruction (`ptx-isa/*.md`); a
+    # diagnostic may rank its instruction's page first, so the guide must be among the first three.
+    hits = builtin_retriever().search(query, k=3)
+    assert source in [h.source for h in hits]
+    assert hits[0].source == source or hits[0].source.startswith("ptx-isa/")
 
 
 def test_search_edge_cases() -> None:
@@ -173,8 +177,10 @@ def test_builtin_chunks_match_the_guide_files_exactly() -> None:
     index = builtin_retriever()
     assert isinstance(index, Retriever)
     files = {p.name: p.read_text(encoding="utf-8").split("\n") for p in guides_dir().glob("*.md")}
-    assert {c.source for c in index.chunks} == set(files)
-    for chunk in index.chunks:
+    guides = [c for c in index.chunks if not c.source.startswith("ptx-isa/")]
+    assert {c.source for c in guides} == set(files)
+    assert len(guides) < len(index.chunks)  # the rendered PTX pages are built in too
+    for chunk in guides:
         lines = files[chunk.source]
         assert chunk.text == "\n".join(lines[chunk.start_line - 1 : chunk.end_line])
         assert chunk.text.count("```") % 2 == 0

@@ -12,7 +12,7 @@ from kernelwright.domain import Hit
 from kernelwright.errors import ConfigError, UnknownNameError, UserError
 from kernelwright.settings import Settings
 from rag.fts import FtsStore
-from rag.hybrid import HybridRetriever, reciprocal_rank_fusion
+from rag.hybrid import RRF_K, HybridRetriever, reciprocal_rank_fusion
 from rag.ingest import IngestProgress, drop_collection, ingest, ingest_builtin
 from rag.lexical import LexicalIndex
 from rag.retriever import Retriever, default_retriever
@@ -97,7 +97,9 @@ def test_explicit_file_and_errors(corpus: Path, settings: Settings) -> None:
 def test_rrf_and_reranker_hook(corpus: Path, settings: Settings) -> None:
     fused = reciprocal_rank_fusion([["a", "b", "c"], ["c", "a"]])
     assert [item for item, _ in fused] == ["a", "c", "b"]
-    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused[0][1] == pytest.approx(1 / (RRF_K + 1) + 1 / (RRF_K + 2))
+    weighted = reciprocal_rank_fusion([["a", "b"], ["b"]], weights=(1.0, 0.5))
+    assert weighted[0] == ("b", pytest.approx(1 / (RRF_K + 2) + 0.5 / (RRF_K + 1)))
 
     class Reverse:
         def __init__(self) -> None:
