@@ -1,0 +1,129 @@
+"""KernelBench L1/23 (Softmax), load_inline twin.
+
+softmax over dim 1 (rows of 393216): one block per row, three passes (max, sum of exp(x - max), write),
+block reductions with warp shuffles; accurate expf. Row offsets are 64-bit: rows x cols exceeds 2^31
+elements in these shapes.
+
+The `load_inline` twin of 23_softmax_cuda.py: the same kernels plus a torch C++ launcher, built in the
+worker with torch.utils.cpp_extension.load_inline as KernelBench baselines are, for bench/verify_speed.py's
+comparison. Not a kernelwright candidate: the static checks reject extension builds for the cuda target
+(check.extension_build), so the bench verifies it without them. Its launches do not go through
+sandbox.runtime, whose launch counter is the verifier's evidence that a kernel ran, so forward reports its
+own launch there; that is the only use of sandbox here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.cpp_extension import load_inline
+
+from sandbox.runtime import launch as _launch
+
+CUDA_SRC = r"""
+#include <torch/extension.h>
+#include <c10/cuda/CUDAStream.h>
+
+static inline int blocks_for(long long n)
+{
+    long long b = (n + 255) / 256;
+    return (int)(b < 1 ? 1 : (b > 8192 ? 8192 : b));
+}
+__device__ __forceinline__ float warp_sum(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Sum over the block; every thread gets the result. `sh` holds 32 floats.
+__device__ float block_sum(float v, float* sh)
+{
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = warp_sum(v);
+    if (lane == 0) sh[wid] = v;
+    __syncthreads();
+    if (wid == 0) {
+        float w = lane < nw ? sh[lane] : 0.0f;
+        w = warp_sum(w);
+        if (lane == 0) sh[0] = w;
+    }
+    __syncthreads();
+    const float r = sh[0];
+    __syncthreads();
+    return r;
+}
+
+// Max over the block; every thread gets the result. `sh` holds 32 floats.
+__device__ float block_max(float v, float* sh)
+{
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = warp_max(v);
+    if (lane == 0) sh[wid] = v;
+    __syncthreads();
+    if (wid == 0) {
+        float w = lane < nw ? sh[lane] : -__int_as_float(0x7f800000);
+        w = warp_max(w);
+        if (lane == 0) sh[0] = w;
+    }
+    __syncthreads();
+    const float r = sh[0];
+    __syncthreads();
+    return r;
+}
+
+extern "C" __global__ void softmax_rows(
+    const float* __restrict__ x, float* __restrict__ y, long long cols)
+{
+    __shared__ float sh[32];
+    const float* xr = x + (long long)blockIdx.x * cols;
+    float* yr = y + (long long)blockIdx.x * cols;
+
+    float m = -__int_as_float(0x7f800000);
+    for (long long c = threadIdx.x; c < cols; c += blockDim.x) m = fmaxf(m, xr[c]);
+    m = block_max(m, sh);
+    float s = 0.0f;
+    for (long long c = threadIdx.x; c < cols; c += blockDim.x) s += expf(xr[c] - m);
+    s = block_sum(s, sh);
+    const float inv = 1.0f / s;
+    for (long long c = threadIdx.x; c < cols; c += blockDim.x)
+        yr[c] = expf(xr[c] - m) * inv;
+
+}
+
+torch::Tensor run(torch::Tensor x)
+{
+    auto xc = x.contiguous();
+    auto y = torch::empty_like(xc);
+    const long long cols = xc.size(-1);
+    const long long rows = cols > 0 ? xc.numel() / cols : 0;
+    if (rows > 0)
+        softmax_rows<<<(unsigned)rows, 1024, 0, c10::cuda::getCurrentCUDAStream()>>>(
+            xc.data_ptr<float>(), y.data_ptr<float>(), cols);
+    return y;
+}
+"""
+
+CPP_SRC = "torch::Tensor run(torch::Tensor x);"
+
+
+class ModelNew(torch.nn.Module):
+    """The reference `Model`'s constructor and forward, through the load_inline extension."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ext = load_inline(
+            name="kb_l1_23_softmax",
+            cpp_sources=CPP_SRC,
+            cuda_sources=CUDA_SRC,
+            functions=["run"],
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.ext.run(x.contiguous())
+        _launch.launch_count[0] += 1
+        return out

@@ -1,0 +1,69 @@
+"""KernelBench L1/25 (Swish), load_inline twin.
+
+x * sigmoid(x) as x / (1 + exp(-x)) (accurate expf). One grid-stride loop with 64-bit indices: KernelBench's
+input has up to 1.6e9 elements, so 32-bit indices or byte offsets would overflow.
+
+The `load_inline` twin of 25_swish_cuda.py: the same kernels plus a torch C++ launcher, built in the worker
+with torch.utils.cpp_extension.load_inline as KernelBench baselines are, for bench/verify_speed.py's
+comparison. Not a kernelwright candidate: the static checks reject extension builds for the cuda target
+(check.extension_build), so the bench verifies it without them. Its launches do not go through
+sandbox.runtime, whose launch counter is the verifier's evidence that a kernel ran, so forward reports its
+own launch there; that is the only use of sandbox here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.cpp_extension import load_inline
+
+from sandbox.runtime import launch as _launch
+
+CUDA_SRC = r"""
+#include <torch/extension.h>
+#include <c10/cuda/CUDAStream.h>
+
+static inline int blocks_for(long long n)
+{
+    long long b = (n + 255) / 256;
+    return (int)(b < 1 ? 1 : (b > 8192 ? 8192 : b));
+}
+extern "C" __global__ void swish_f32(
+    const float* __restrict__ x, float* __restrict__ y, long long n)
+{
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        const float v = x[i];
+        y[i] = v / (1.0f + expf(-v));
+    }
+}
+
+torch::Tensor run(torch::Tensor x)
+{
+    auto xc = x.contiguous();
+    auto y = torch::empty_like(xc);
+    const long long n = xc.numel();
+    swish_f32<<<blocks_for(n), 256, 0, c10::cuda::getCurrentCUDAStream()>>>(
+        xc.data_ptr<float>(), y.data_ptr<float>(), n);
+    return y;
+}
+"""
+
+CPP_SRC = "torch::Tensor run(torch::Tensor x);"
+
+
+class ModelNew(torch.nn.Module):
+    """The reference `Model`'s constructor and forward, through the load_inline extension."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ext = load_inline(
+            name="kb_l1_25_swish",
+            cpp_sources=CPP_SRC,
+            cuda_sources=CUDA_SRC,
+            functions=["run"],
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.ext.run(x.contiguous())
+        _launch.launch_count[0] += 1
+        return out
