@@ -21,16 +21,18 @@ def _draw_file(exchange: Path, index: int) -> Path:
     return exchange / f"draw_{index}.pkl"
 
 
-def export_draw(exchange: Path, index: int, inputs: list[Any], expected: list[Any], gpu: bool) -> list[Any]:
-    """Publish draw `index` for the candidate; returns what the reference must keep alive (GPU buffers)."""
+def export_draw(
+    exchange: Path, index: int, shared_inputs: list[Any], expected: list[Any], gpu: bool
+) -> list[Any]:
+    """Publish draw `index` (`shared_inputs`: copies made for the candidate) with output buffers shaped
+    like `expected`; returns what the reference must keep alive until the draw is checked."""
     import torch
 
     if not gpu:
-        torch.save({"inputs": inputs}, exchange / f"draw_{index}.pt")
+        torch.save({"inputs": shared_inputs}, exchange / f"draw_{index}.pt")
         return []
     from torch.multiprocessing.reductions import reduce_tensor
 
-    shared_inputs = [x.clone() if isinstance(x, torch.Tensor) else x for x in inputs]
     buffers = [torch.empty_like(t) for t in expected]
     torch.cuda.synchronize()
     payload = {
@@ -51,18 +53,24 @@ def _rebuild(reduced: Any) -> Any:
     return function(*args)
 
 
-def import_inputs(exchange: Path, index: int, gpu: bool, device: Any) -> tuple[list[Any], list[Any]]:
-    """The candidate's own copies of draw `index`'s inputs, and the shared output buffers (GPU)."""
+def import_inputs(
+    exchange: Path, index: int, gpu: bool, device: Any
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """The candidate's own copies of draw `index`'s inputs, the shared originals (views of the
+    reference's copies on a GPU: to check later that forward left its inputs alone), and the shared
+    output buffers (GPU only)."""
     import torch
 
     if not gpu:
         bundle = torch.load(exchange / f"draw_{index}.pt", weights_only=True)
-        return [x.to(device) if isinstance(x, torch.Tensor) else x for x in bundle["inputs"]], []
+        shared = [x.to(device) if isinstance(x, torch.Tensor) else x for x in bundle["inputs"]]
+        return [x.clone() if isinstance(x, torch.Tensor) else x for x in shared], shared, []
     payload = pickle.loads(_draw_file(exchange, index).read_bytes())  # written by the reference worker
-    inputs = [_rebuild(item).clone() if kind == "tensor" else item for kind, item in payload["inputs"]]
+    shared = [_rebuild(item) if kind == "tensor" else item for kind, item in payload["inputs"]]
+    inputs = [x.clone() if isinstance(x, torch.Tensor) else x for x in shared]
     buffers = [_rebuild(item) for item in payload["outputs"]]
     torch.cuda.synchronize()
-    return inputs, buffers
+    return inputs, shared, buffers
 
 
 def write_outputs(exchange: Path, index: int, outputs: list[Any], buffers: list[Any], gpu: bool) -> None:

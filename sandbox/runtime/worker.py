@@ -114,6 +114,15 @@ def run_reference(channel: Channel) -> int:
     variants: dict[str, Any] = {"eager": model}
     timing_inputs: list[Any] | None = None
     timing = _Timing(channel, device)
+
+    def draw(seed: int) -> list[Any]:
+        torch.manual_seed(seed)
+        with device, torch.no_grad():
+            inputs = [_to_device(x, device) for x in problem.get_inputs()]
+            for name in transforms:  # fixes a curated suite applies (e.g. signed inputs)
+                inputs = [TRANSFORMS[name](x) for x in inputs]
+        return inputs
+
     while True:
         try:
             command = channel.receive()
@@ -123,22 +132,19 @@ def run_reference(channel: Channel) -> int:
         if kind == "draw":
             index, seed = int(command["index"]), seeds[int(command["seed"])]
             try:
-                torch.manual_seed(seed)
+                inputs = draw(seed)
+                shared = _clone(inputs)  # the candidate's copies, made before the reference touches inputs
                 with device, torch.no_grad():
-                    inputs = [_to_device(x, device) for x in problem.get_inputs()]
-                    for name in transforms:  # fixes a curated suite applies (e.g. signed inputs)
-                        inputs = [TRANSFORMS[name](x) for x in inputs]
-                    expected = flatten_outputs(model(*_clone(inputs)))
+                    expected = flatten_outputs(model(*inputs))
+                del inputs  # peak memory: shared copies + expected + output buffers (multi-GB problems)
                 if expected is None:
                     return _error(
                         channel, "infrastructure", "the reference Model.forward did not return tensors"
                     )
-                keep = export_draw(exchange, index, inputs, expected, gpu)
+                keep = export_draw(exchange, index, shared, expected, gpu)
             except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
                 return _error(channel, "infrastructure", f"the reference failed on a draw: {exc!r}", exc)
             held[index] = (expected, keep)  # the shared copies must outlive the candidate's run
-            if timing_inputs is None:
-                timing_inputs = inputs
             channel.send(event="draw_ready", index=index)
         elif kind == "check":
             index = int(command["index"])
@@ -158,7 +164,9 @@ def run_reference(channel: Channel) -> int:
             (exchange / f"draw_{index}.pkl").unlink(missing_ok=True)
             (exchange / f"draw_{index}.pt").unlink(missing_ok=True)
             channel.send(event="checked", index=index, **result)
-        elif kind == "time" and timing_inputs is not None:
+        elif kind == "time":
+            if timing_inputs is None:
+                timing_inputs = draw(seeds[0])  # drawn again once correctness is settled
             if command.get("variant") == "compile" and "compile" not in variants:
                 try:
                     variants["compile"] = torch.compile(model)
@@ -304,9 +312,9 @@ def run_candidate(channel: Channel) -> int:
             return _error(channel, "runtime_error", "the candidate module defines no ModelNew")
         model = model_cls(*bundle["init_inputs"]).to(device).eval()
         own = model.state_dict()
-        shared = {k: v for k, v in bundle["state_dict"].items() if k in own and own[k].shape == v.shape}
-        if shared:
-            model.load_state_dict(shared, strict=False)
+        weights = {k: v for k, v in bundle["state_dict"].items() if k in own and own[k].shape == v.shape}
+        if weights:
+            model.load_state_dict(weights, strict=False)
     except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
         return _error(channel, _classify(exc), f"building ModelNew failed: {exc!r}", exc)
     del bundle
@@ -324,8 +332,9 @@ def run_candidate(channel: Channel) -> int:
         if kind == "run":
             index = int(command["index"])
             try:
-                given, buffers = import_inputs(exchange, index, gpu, device)
-                pristine = _clone(given)
+                given, shared, buffers = import_inputs(exchange, index, gpu, device)
+                if command.get("keep") and timing_inputs is None:
+                    timing_inputs = _clone(shared)
                 with torch.no_grad():
                     result = guard.call(model, given, target)
                 if gpu:
@@ -334,7 +343,7 @@ def run_candidate(channel: Channel) -> int:
                 aliased = flat is not None and _aliases(flat, given)
                 mutated = any(
                     isinstance(a, torch.Tensor) and not torch.equal(a, b)
-                    for a, b in zip(given, pristine, strict=True)
+                    for a, b in zip(given, shared, strict=True)
                 )
                 meta: Any
                 if flat is None:
@@ -344,9 +353,7 @@ def run_candidate(channel: Channel) -> int:
                         {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")} for t in flat
                     ]
                     write_outputs(exchange, index, flat, buffers, gpu)
-                del given, buffers, result, flat
-                if command.get("keep") and timing_inputs is None:
-                    timing_inputs = pristine
+                del given, shared, buffers, result, flat
             except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
                 if guard.finding() is not None:  # e.g. a meta/lazy output that broke reading it back
                     return _error(channel, "hack_suspected", f"{guard.finding()} (then: {exc!r})", exc)
