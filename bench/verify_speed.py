@@ -8,9 +8,9 @@ plus the `_inline.py` twin built with torch's `load_inline`), this measures what
   cache start empty;
 - from the store: the same call again in the same home, which must be answered from the result store;
 - inline: the `load_inline` twin through the same verifier in a fresh home, the way KernelBench-style
-  harnesses build kernels (a torch extension per candidate). The static checks reject extension builds
-  for the cuda target (`check.extension_build`), so the twin skips them and the up-front compile and
-  goes straight to `verify_candidate`; what the checks said is recorded with the row.
+  harnesses build kernels (a torch extension per candidate). There is nothing to compile ahead of
+  time (the extension builds inside the worker), so the twin goes straight to `verify_candidate`; what
+  the static checks said (a `check.extension_build` warning) is recorded with the row.
 
 One executor (`make_executor`: warm zygote forks by default) serves the whole run; its start is timed
 once, separately, because a service pays it once. Each candidate's failure is recorded as a row and the
@@ -419,7 +419,7 @@ async def _run(args: argparse.Namespace) -> int:
             "from_store: the same evaluate_candidate again in the same home; from_store says whether the "
             "result store answered (no_gpu/infrastructure/timeout verdicts are never stored)",
             "inline: the load_inline twin through verify_candidate in a fresh home, static checks and the "
-            "up-front compile skipped (they reject extension builds); inline_ratio = its total / the cuda "
+            "up-front compile skipped (it builds in the worker); inline_ratio = its total / the cuda "
             "candidate's cold total",
         ],
     }

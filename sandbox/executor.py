@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import signal
+import subprocess
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -244,10 +245,10 @@ class LocalExecutor(Executor):
     def network_isolation_available(self) -> bool:
         """Whether this process may create network namespaces (probed once in a throwaway child)."""
         if self._netns_supported is None:
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - child
-                libc = ctypes.CDLL(None, use_errno=True)
-                os._exit(0 if libc.unshare(CLONE_NEWNET) == 0 else 1)
-            _, status = os.waitpid(pid, 0)
-            self._netns_supported = os.waitstatus_to_exitcode(status) == 0
+            # a throwaway interpreter rather than os.fork(): forking a threaded process can deadlock
+            probe = (
+                f"import ctypes, sys; sys.exit(0 if ctypes.CDLL(None).unshare({CLONE_NEWNET}) == 0 else 1)"
+            )
+            done = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=30, check=False)
+            self._netns_supported = done.returncode == 0
         return self._netns_supported

@@ -10,35 +10,14 @@ interpreters, and their times mean nothing.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 
-__all__ = ["L2Flusher", "TimingResult", "summarize", "time_trials"]
+__all__ = ["L2Flusher", "time_trials"]
 
 _L2_FLUSH_BYTES = 256 * 1024 * 1024
-
-
-@dataclass
-class TimingResult:
-    median_ms: float
-    p10_ms: float
-    p90_ms: float
-    trials: int
-    method: str = "cuda_events"
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def summarize(times_ms: Sequence[float]) -> TimingResult:
-    """Median and 10th/90th percentiles of a set of trial times."""
-    ordered = sorted(times_ms)
-    deciles = statistics.quantiles(ordered, n=10) if len(ordered) >= 2 else [ordered[0]] * 9
-    return TimingResult(statistics.median(ordered), deciles[0], deciles[-1], len(ordered))
 
 
 class L2Flusher:

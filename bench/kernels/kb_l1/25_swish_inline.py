@@ -5,18 +5,15 @@ input has up to 1.6e9 elements, so 32-bit indices or byte offsets would overflow
 
 The `load_inline` twin of 25_swish_cuda.py: the same kernels plus a torch C++ launcher, built in the worker
 with torch.utils.cpp_extension.load_inline as KernelBench baselines are, for bench/verify_speed.py's
-comparison. Not a kernelwright candidate: the static checks reject extension builds for the cuda target
-(check.extension_build), so the bench verifies it without them. Its launches do not go through
-sandbox.runtime, whose launch counter is the verifier's evidence that a kernel ran, so forward reports its
-own launch there; that is the only use of sandbox here.
+comparison. kernelwright accepts such candidates on the cuda
+target with a warning (check.extension_build); their launches are outside the launch record, so the
+verifier does not hold them to it.
 """
 
 from __future__ import annotations
 
 import torch
 from torch.utils.cpp_extension import load_inline
-
-from sandbox.runtime import launch as _launch
 
 CUDA_SRC = r"""
 #include <torch/extension.h>
@@ -65,5 +62,4 @@ class ModelNew(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.ext.run(x.contiguous())
-        _launch.launch_count[0] += 1
         return out
