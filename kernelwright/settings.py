@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         default=None, description="OpenAI-compatible embeddings server; openai_base_url when unset"
     )
 
+    # Sandbox backends, GPU leases and scale-out (issue 5)
+
+    # Service: REST API, storage, keys (issue 7)
+
+    # TT-Metal target (issue 8)
+
     # Logging
     log_level: str = "WARNING"
     log_format: Literal["console", "json"] = "console"

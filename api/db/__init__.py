@@ -1,0 +1,1 @@
+"""Service storage: SQLAlchemy models (SQLite by default, Postgres by URL) and Alembic migrations."""
