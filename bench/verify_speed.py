@@ -97,6 +97,9 @@ class Row:
     static_findings: list[str] = dataclasses.field(default_factory=list)
     inline_total_s: float | None = None  # on the cuda row: its load_inline twin's cold total
     inline_ratio: float | None = None  # inline_total_s / total_s
+    phases_s: dict[str, float] = dataclasses.field(default_factory=dict)  # verify time per phase
+    speed_of_light_ms: float | None = None
+    timing_trials: int | None = None
 
 
 def _discover() -> dict[int, dict[str, Path]]:
@@ -173,6 +176,9 @@ def _fill(row: Row, compiled: CompileResult | None, verdict: Verdict) -> None:
     row.eager_ms = verdict.eager_timing.median_ms if verdict.eager_timing else None
     row.compile_ms = verdict.compile_timing.median_ms if verdict.compile_timing else None
     row.device = verdict.device
+    row.phases_s = dict(verdict.phases_s)
+    row.speed_of_light_ms = verdict.speed_of_light_ms
+    row.timing_trials = verdict.candidate_timing.trials if verdict.candidate_timing else None
 
 
 async def _timed(call: Callable[[], Awaitable[_T]], limit: float) -> tuple[_T, float]:

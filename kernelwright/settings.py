@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     correctness_draws: int = 5
     timing_trials: int = 100
     timing_warmup: int = 10
+    timing_budget_s: float | None = 1.0  # after the first round, stop timing once spent (>= 10 trials)
+    speed_of_light_slack: float = 0.7  # quarantine candidates faster than this share of the bound
     device: Literal["auto", "cpu", "cuda"] = "auto"
     executor: Literal["zygote", "local"] = "zygote"  # zygote: workers forked from a warm process
     worker_python: str | None = Field(default=None, description="Python interpreter of the worker processes")
@@ -80,10 +82,54 @@ class Settings(BaseSettings):
     )
 
     # Sandbox backends, GPU leases and scale-out (issue 5)
+    runner: Literal["inprocess", "ray"] = "inprocess"  # who evaluates batches: asyncio here, or Ray actors
+    ray_address: str | None = Field(
+        default=None, description="join this Ray cluster (e.g. ray://head:10001, auto); local ray.init when unset"
+    )
+    gpus: list[int] | None = Field(
+        default=None, description="GPU indices to lease, as JSON ([0,1]); CUDA_VISIBLE_DEVICES/nvidia-smi when unset"
+    )
+    cpu_slots: int = Field(default=1, ge=1, description="evaluations at once where no GPU is leased")
+    runner_job_timeout_s: float | None = None  # hard limit per evaluation; 4 x verify_timeout_s when unset
+    runner_health_interval_s: float = 300.0  # health-check an idle slot's worker after this long
 
     # Service: REST API, storage, keys (issue 7)
+    database_url: str | None = Field(
+        default=None, description="sqlite:///PATH or postgresql://...; sqlite under home when unset"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_request_bytes: int = 2_000_000  # larger bodies get 413
+    rate_limit_per_minute: int = 600  # requests per API key per minute (keys may override)
+    spend_cap_usd: float = 50.0  # LLM cost a key may spend in total (keys may override)
+    job_concurrency: int = 2  # generation jobs (and session rounds) running at once
+    kernelbench_source: Path | None = Field(
+        default=None, description="dataset (JSONL/parquet) or checkout that KernelBench ids resolve in"
+    )
+    # batches
+    batch_limit_llm: int = Field(default=4, ge=1)  # LLM calls in flight at once per batch
+    batch_limit_gpu: int = Field(default=1, ge=1)  # samples verifying at once per batch (GPU leases)
+    batch_heartbeat_s: float = 5.0  # a running batch refreshes its runner lease (and sees cancels) this often
+    batch_stale_s: float = 30.0  # a runner silent this long (on another host) may be taken over
 
     # TT-Metal target (issue 8)
+    tt_metal_home: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KERNELWRIGHT_TT_METAL_HOME", "TT_METAL_HOME"),
+        description="a built tt-metal checkout: projects are then built (and run where a device is found)",
+    )
+    ttmetal_headers: Path | None = Field(
+        default=None, description="extracted ttnn device headers; home/toolchains/tt-metal/<version> if unset"
+    )
+    ttmetal_api_version: str | None = Field(
+        default=None, description="TT-Metal API version the checks assume; the fetched headers' when unset"
+    )
+    ttmetal_arch: Literal["wormhole_b0", "blackhole"] = "wormhole_b0"
+    ttmetal_run_timeout_s: float = 300.0
+
+    @property
+    def toolchains_dir(self) -> Path:
+        return self.home / "toolchains"
 
     # Logging
     log_level: str = "WARNING"
@@ -92,6 +138,11 @@ class Settings(BaseSettings):
     @property
     def checkpoint_db(self) -> Path:
         return self.home / "checkpoints.sqlite"
+
+    @property
+    def service_database_url(self) -> str:
+        """The service database: `database_url`, or SQLite under home."""
+        return self.database_url or f"sqlite:///{self.home / 'service.sqlite'}"
 
     @property
     def traces_dir(self) -> Path:

@@ -8,6 +8,7 @@ starts a reference worker (expected outputs on fresh inputs from secret seeds), 
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import shutil
 import statistics
@@ -27,7 +28,7 @@ from sandbox.executor import Executor, Limits, ProcessSpec, WorkerExited, Worker
 from sandbox.static_checks import uses_extension_build
 from sandbox.toolchains import detect_gpu_arch
 
-__all__ = ["VerifyOptions", "verify_candidate", "worker_env"]
+__all__ = ["VerifyOptions", "apply_speed_of_light", "verify_candidate", "worker_env"]
 
 _READY_TIMEOUT_S = 600.0
 log = get_logger(__name__)
@@ -44,6 +45,12 @@ class VerifyOptions:
     compile_baseline: bool = True  # also time torch.compile of the reference (GPU only)
     timing_chunk: int = 10  # trials per alternation between reference and candidate
     input_transforms: tuple[str, ...] = ()  # fixes from a curated suite, e.g. ("signed_inputs",)
+    # After the first round (warm-up, torch.compile), timing stops once this much wall time has gone
+    # and every variant has `min_timing_trials`, even short of `timing_trials`. None: always all trials.
+    timing_budget_s: float | None = 1.0
+    min_timing_trials: int = 10
+    # Quarantine a candidate faster than this fraction of the problem's speed-of-light bound (0: off).
+    speed_of_light_slack: float = 0.7
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VerifyOptions:
@@ -54,6 +61,8 @@ class VerifyOptions:
             settings.verify_timeout_s,
             settings.device,
             compile_baseline=settings.compile_baseline,
+            timing_budget_s=settings.timing_budget_s,
+            speed_of_light_slack=settings.speed_of_light_slack,
         )
 
 
@@ -111,7 +120,21 @@ async def _time_interleaved(
     notes: list[str] = []
     rounds = max(1, -(-opts.timing_trials // max(1, opts.timing_chunk)))
     per_round = -(-opts.timing_trials // rounds)
+    budget_from = 0.0
     for index in range(rounds):
+        if index == 1:
+            budget_from = time.monotonic()
+        elif (
+            index > 1
+            and opts.timing_budget_s is not None
+            and time.monotonic() - budget_from >= opts.timing_budget_s
+            and all(len(samples[v]) >= opts.min_timing_trials for v in variants)
+        ):
+            notes.append(
+                f"timing stopped by its {opts.timing_budget_s:g} s budget after "
+                f"{len(samples['candidate'])} of {opts.timing_trials} trials"
+            )
+            break
         for variant in list(variants):
             worker = candidate if variant == "candidate" else reference
             warmup = opts.timing_warmup if index == 0 else 0
@@ -192,6 +215,7 @@ async def verify_candidate(
     ref_dir.mkdir(parents=True)
     exchange.mkdir(parents=True)
     workers: list[WorkerProcess] = []
+    phases: dict[str, float] = {"start": started}
     try:
         verdict = await _run(
             problem,
@@ -204,6 +228,7 @@ async def verify_candidate(
             exchange,
             gpu_expected,
             workers,
+            phases,
         )
     finally:
         for worker in workers:
@@ -211,6 +236,8 @@ async def verify_candidate(
         if not opts.keep_scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     elapsed = time.monotonic() - started
+    marks = sorted(phases.items(), key=lambda kv: kv[1])
+    spent = {name: round(at - before, 4) for (_, before), (name, at) in itertools.pairwise(marks)}
     log.info(
         "verified",
         target=candidate.target.value,
@@ -220,7 +247,7 @@ async def verify_candidate(
         speedup_vs_eager=verdict.speedup_vs_eager,
         seconds=round(elapsed, 2),
     )
-    return verdict.model_copy(update={"duration_s": elapsed})
+    return verdict.model_copy(update={"duration_s": elapsed, "phases_s": spent})
 
 
 async def _run(
@@ -234,6 +261,7 @@ async def _run(
     exchange: Path,
     gpu: bool,
     workers: list[WorkerProcess],
+    phases: dict[str, float],
 ) -> Verdict:
     python = settings.worker_python or sys.executable
     # -s: no user site-packages. (-I would also drop PYTHONPATH, which points the worker at our runtime.)
@@ -261,22 +289,8 @@ async def _run(
             "transforms": list(opts.input_transforms),
         }
     )
-    try:
-        ready = await reference.receive(_READY_TIMEOUT_S)
-    except (TimeoutError, WorkerExited, SandboxError) as exc:
-        return _infrastructure("the reference worker did not get ready", exc, reference)
-    if ready.get("event") != "ready":
-        return Verdict(
-            outcome=Outcome.INFRASTRUCTURE, message=str(ready.get("message")), diagnostics=[], device=None
-        )
-    device_name = str(ready.get("device"))
-    if candidate.target.needs_nvidia_gpu and not ready.get("gpu"):
-        return Verdict(
-            outcome=Outcome.NO_GPU,
-            device=device_name,
-            message="the worker sees no CUDA device, so the kernel cannot run here",
-        )
-
+    # The candidate worker starts now and creates its CUDA context while the reference gets ready; it
+    # loads candidate code only on "build", after the reference has written the weights.
     cand = await executor.spawn(
         ProcessSpec([*argv, "candidate"], exchange, worker_env(settings, exchange, kernel_cache, gpu), limits)
     )
@@ -292,9 +306,27 @@ async def _run(
             else candidate.target.value,
         }
     )
+    try:
+        ready = await reference.receive(_READY_TIMEOUT_S)
+    except (TimeoutError, WorkerExited, SandboxError) as exc:
+        return _infrastructure("the reference worker did not get ready", exc, reference)
+    if ready.get("event") != "ready":
+        return Verdict(
+            outcome=Outcome.INFRASTRUCTURE, message=str(ready.get("message")), diagnostics=[], device=None
+        )
+    device_name = str(ready.get("device"))
+    if candidate.target.needs_nvidia_gpu and not ready.get("gpu"):
+        return Verdict(
+            outcome=Outcome.NO_GPU,
+            device=device_name,
+            message="the worker sees no CUDA device, so the kernel cannot run here",
+        )
+    phases["reference_ready"] = time.monotonic()
+    await cand.send({"cmd": "build"})
     built = await _candidate_answer(cand, opts.timeout_s, device_name, "ready", "building ModelNew")
     if isinstance(built, Verdict):
         return built
+    phases["candidate_ready"] = time.monotonic()
 
     draws: list[DrawError] = []
     # every draw on fresh inputs from its secret seed, then a re-run of the first draw: determinism
@@ -351,6 +383,7 @@ async def _run(
             message = f"outputs share memory with inputs or each other in draw {index}"
             break
     verdict = Verdict(outcome=outcome, message=message, device=device_name, draws=draws)
+    phases["correctness"] = time.monotonic()
     if outcome != Outcome.CORRECT or not gpu or opts.timing_trials <= 0:
         return verdict
     try:
@@ -359,8 +392,9 @@ async def _run(
         return _infrastructure("the reference worker failed while timing", exc, reference)
     if failed is not None:
         return failed.model_copy(update={"device": device_name, "draws": verdict.draws})
+    phases["timing"] = time.monotonic()
     cand_t, eager_t, compile_t = (_timing(samples.get(k, [])) for k in ("candidate", "eager", "compile"))
-    return verdict.model_copy(
+    timed = verdict.model_copy(
         update={
             "candidate_timing": cand_t,
             "eager_timing": eager_t,
@@ -370,6 +404,49 @@ async def _run(
             "baseline_notes": notes,
         }
     )
+    if opts.speed_of_light_slack <= 0 or cand_t is None:
+        return timed
+    await reference.send({"cmd": "bound", "peaks_cache": str(settings.home / "cache" / "gpu_peaks.json")})
+    try:
+        answer = await reference.receive(opts.timeout_s)
+    except (TimeoutError, WorkerExited, SandboxError) as exc:
+        return _infrastructure(
+            "the reference worker failed computing the speed-of-light bound", exc, reference
+        )
+    phases["bound"] = time.monotonic()
+    if answer.get("event") != "bound":
+        return timed.model_copy(update={"baseline_notes": [*notes, str(answer.get("message"))]})
+    return apply_speed_of_light(timed, answer, opts.speed_of_light_slack)
+
+
+def apply_speed_of_light(verdict: Verdict, bound: dict[str, Any], slack: float) -> Verdict:
+    """Quarantine a timed verdict whose candidate beats the problem's physical lower bound.
+
+    The bound is trusted only when the eager reference does not beat it too (a problem whose reference
+    skips some of its inputs, say): then it is reported and not applied.
+    """
+    min_ms = float(bound.get("min_ms") or 0.0)
+    cand, eager = verdict.candidate_timing, verdict.eager_timing
+    if min_ms <= 0 or cand is None:
+        return verdict
+    figures = (
+        f"{bound.get('bytes', 0) / 1e6:.1f} MB at {bound.get('bandwidth_gbs', 0):.0f} GB/s, "
+        f"{bound.get('flops', 0) / 1e9:.2f} GFLOP at {bound.get('tensor_tflops', 0):.0f} TFLOP/s"
+    )
+    update: dict[str, Any] = {"speed_of_light_ms": min_ms}
+    if eager is not None and eager.median_ms < min_ms * slack:
+        update["baseline_notes"] = [
+            *verdict.baseline_notes,
+            f"speed-of-light bound not applied: the eager reference ({eager.median_ms:.4f} ms) beats it "
+            f"({min_ms:.4f} ms for {figures})",
+        ]
+    elif cand.median_ms < min_ms * slack:
+        update["outcome"] = Outcome.QUARANTINED
+        update["message"] = (
+            f"quarantined: the candidate's median {cand.median_ms:.4f} ms is below the speed-of-light bound "
+            f"{min_ms:.4f} ms ({figures}); no honest kernel can be this fast, so its timing is not trusted"
+        )
+    return verdict.model_copy(update=update)
 
 
 async def _candidate_answer(

@@ -74,6 +74,8 @@ class Verdict(BaseModel):
     baseline_notes: list[str] = Field(default_factory=list)  # e.g. why torch.compile was not timed
     diagnostics: list[Diagnostic] = Field(default_factory=list)
     duration_s: float = 0.0
+    phases_s: dict[str, float] = Field(default_factory=dict)  # seconds per verification phase
+    speed_of_light_ms: float | None = None  # the problem's physical lower bound on this GPU
     from_store: bool = False  # served from the content-addressed result store, not re-run
 
     @property

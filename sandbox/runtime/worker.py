@@ -12,6 +12,8 @@ Messages (one JSON object per line, see `protocol.py`):
                          "exchange": dir}
   reference → service:  {"event": "ready", "device": str, "draws": n, "gpu": bool}
   service → candidate:  {"candidate": path, "exchange": dir, "device": ..., "target": ...}
+                        (sent at once: the candidate worker creates its CUDA context meanwhile)
+  service → candidate:  {"cmd": "build"}  (once the reference is ready and has written the weights)
   candidate → service:  {"event": "ready", "device": str}
 then for each draw i (and a determinism re-run of seed 0):
   service → reference:  {"cmd": "draw", "index": i, "seed": k}   → {"event": "draw_ready", "index": i}
@@ -22,6 +24,8 @@ then for each draw i (and a determinism re-run of seed 0):
 then, on a GPU, timing rounds alternate between the two workers:
   service → either:     {"cmd": "time", "variant": "eager"|"compile"|"candidate", "trials": n, "warmup": n}
   either → service:     {"event": "times", "ms": [...]}
+and the speed-of-light bound of the problem on this GPU (peaks measured once per GPU model, cached):
+  service → reference:  {"cmd": "bound", "peaks_cache": path} → {"event": "bound", "min_ms": ..., ...}
 and finally {"cmd": "exit"}. Any answer may instead be
 {"event": "error", "outcome": ..., "message": ..., "traceback": ...}.
 """
@@ -164,6 +168,19 @@ def run_reference(channel: Channel) -> int:
             (exchange / f"draw_{index}.pkl").unlink(missing_ok=True)
             (exchange / f"draw_{index}.pt").unlink(missing_ok=True)
             channel.send(event="checked", index=index, **result)
+        elif kind == "bound":
+            if timing_inputs is None:
+                timing_inputs = draw(seeds[0])
+            try:
+                from sandbox.runtime.bounds import load_or_measure_peaks, problem_bound
+
+                cache = command.get("peaks_cache")
+                peaks = load_or_measure_peaks(device, Path(cache) if cache else None)
+                bound = problem_bound(model, _clone(timing_inputs), peaks)
+            except Exception as exc:  # noqa: BLE001 - no bound is a note, not a failure
+                channel.send(event="error", outcome="infrastructure", message=f"no bound: {exc!r}")
+                continue
+            channel.send(event="bound", **bound)
         elif kind == "time":
             if timing_inputs is None:
                 timing_inputs = draw(seeds[0])  # drawn again once correctness is settled
@@ -299,9 +316,13 @@ def run_candidate(channel: Channel) -> int:
 
     job = channel.receive()
     exchange = Path(job["exchange"])
-    bundle = torch.load(exchange / INIT_FILE, weights_only=True)
     device = _pick_device(job.get("device", "auto"))
     gpu = device.type == "cuda"
+    if gpu:  # create the CUDA context now, while the reference worker is still getting ready
+        torch.empty(1, device=device)
+    if channel.receive().get("cmd") != "build":  # the reference has written the weights by then
+        return 0
+    bundle = torch.load(exchange / INIT_FILE, weights_only=True)
     # anti-hack: snapshot timers/sync/our code and count launches from before the candidate is imported
     guard = RuntimeGuard.arm(Path(job["candidate"]).read_text(encoding="utf-8", errors="replace"))
     target = job.get("target")  # "ptx" | "cuda" | "triton"; None: a launch of either kind counts
