@@ -386,7 +386,9 @@ async def _run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         ids = ids[: args.limit]
     work = Path(tempfile.mkdtemp(prefix="kw-verify-speed-", dir=args.work))
-    base = Settings(_env_file=None, home=work / "run")
+    # Harness caches (GPU peaks for the speed-of-light bound, torch.compile of the baselines) belong to the
+    # machine, not to a candidate: every fresh home shares one, as a service's runs would.
+    base = Settings(_env_file=None, home=work / "run", harness_cache=work / "harness-cache")
     if args.timeout is not None:
         base = base.model_copy(update={"verify_timeout_s": args.timeout})
     base.ensure_dirs()
@@ -418,6 +420,9 @@ async def _run(args: argparse.Namespace) -> int:
             "problems": [f"L1/{i}" for i in ids],
             "skip_inline": args.skip_inline,
             "inline_limit": args.inline_limit,
+            "timing_budget_s": options.timing_budget_s,
+            "min_timing_trials": options.min_timing_trials,
+            "speed_of_light_slack": options.speed_of_light_slack,
         },
         "notes": [
             "cold: evaluate_candidate in a fresh KERNELWRIGHT home (empty result store and kernel cache); "
@@ -427,6 +432,9 @@ async def _run(args: argparse.Namespace) -> int:
             "inline: the load_inline twin through verify_candidate in a fresh home, static checks and the "
             "up-front compile skipped (it builds in the worker); inline_ratio = its total / the cuda "
             "candidate's cold total",
+            "harness caches (measured GPU peaks, torch.compile of baselines) are shared by every fresh "
+            "home: they belong to the machine; phases_s splits verify_s; timing stops by the timing "
+            "budget (timing_budget_s) once every variant has min_timing_trials",
         ],
     }
     executor = make_executor(base)

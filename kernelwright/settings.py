@@ -64,10 +64,13 @@ class Settings(BaseSettings):
     correctness_draws: int = 5
     timing_trials: int = 100
     timing_warmup: int = 10
-    timing_budget_s: float | None = 1.0  # after the first round, stop timing once spent (>= 10 trials)
+    timing_budget_s: float | None = 0.4  # after the first round, stop timing once spent (>= 10 trials)
     speed_of_light_slack: float = 0.7  # quarantine candidates faster than this share of the bound
+    harness_cache: Path | None = Field(
+        default=None, description="trusted caches (baseline compiles, GPU peaks); home/cache when unset"
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    executor: Literal["zygote", "local"] = "zygote"  # zygote: workers forked from a warm process
+    executor: Literal["zygote", "local", "docker"] = "zygote"  # zygote: workers forked from a warm process
     worker_python: str | None = Field(default=None, description="Python interpreter of the worker processes")
 
     # Retrieval (RAG): vectors in Chroma (embedded under `home/chroma`, or a server at `chroma_url`),
@@ -84,14 +87,24 @@ class Settings(BaseSettings):
     # Sandbox backends, GPU leases and scale-out (issue 5)
     runner: Literal["inprocess", "ray"] = "inprocess"  # who evaluates batches: asyncio here, or Ray actors
     ray_address: str | None = Field(
-        default=None, description="join this Ray cluster (e.g. ray://head:10001, auto); local ray.init when unset"
+        default=None, description="Ray cluster to join (ray://head:10001, auto); a local Ray when unset"
     )
     gpus: list[int] | None = Field(
-        default=None, description="GPU indices to lease, as JSON ([0,1]); CUDA_VISIBLE_DEVICES/nvidia-smi when unset"
+        default=None, description="GPU indices to lease, JSON [0,1]; else CUDA_VISIBLE_DEVICES, nvidia-smi"
     )
     cpu_slots: int = Field(default=1, ge=1, description="evaluations at once where no GPU is leased")
     runner_job_timeout_s: float | None = None  # hard limit per evaluation; 4 x verify_timeout_s when unset
     runner_health_interval_s: float = 300.0  # health-check an idle slot's worker after this long
+    # Docker executor (executor="docker"): one container per worker, see sandbox/docker_executor.py
+    docker_image: str | None = Field(
+        default=None, description="worker image; the newest kernelwright-sandbox image built here when unset"
+    )
+    docker_memory: str = "8g"  # memory limit (swap included) of one worker container
+    docker_pids: int = Field(default=512, ge=16, description="tasks (processes + threads) per container")
+    docker_cpus: float = Field(default=2.0, gt=0, description="CPUs per container")
+    docker_tmpfs_size: str = "1g"  # the size-limited scratch tmpfs at /tmp (HOME, TMPDIR, caches)
+    docker_max_lifetime_s: float = 7200.0  # killed from inside after this long, even if the service died
+    docker_mount_cuda: bool = True  # mount the host CUDA toolkit (cuda_home) read-only for ptxas/nvcc
 
     # Service: REST API, storage, keys (issue 7)
     database_url: str | None = Field(
@@ -155,6 +168,10 @@ class Settings(BaseSettings):
     @property
     def scratch_dir(self) -> Path:
         return self.home / "scratch"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.harness_cache or self.home / "cache"
 
     @property
     def chroma_dir(self) -> Path:

@@ -47,7 +47,7 @@ class VerifyOptions:
     input_transforms: tuple[str, ...] = ()  # fixes from a curated suite, e.g. ("signed_inputs",)
     # After the first round (warm-up, torch.compile), timing stops once this much wall time has gone
     # and every variant has `min_timing_trials`, even short of `timing_trials`. None: always all trials.
-    timing_budget_s: float | None = 1.0
+    timing_budget_s: float | None = 0.4
     min_timing_trials: int = 10
     # Quarantine a candidate faster than this fraction of the problem's speed-of-light bound (0: off).
     speed_of_light_slack: float = 0.7
@@ -81,7 +81,7 @@ def worker_env(
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     if trusted:
-        caches = settings.home / "cache"
+        caches = settings.cache_dir
         extra["TRITON_CACHE_DIR"] = str(caches / "triton")
         extra["TORCHINDUCTOR_CACHE_DIR"] = str(caches / "inductor")
     if not gpu:
@@ -406,7 +406,7 @@ async def _run(
     )
     if opts.speed_of_light_slack <= 0 or cand_t is None:
         return timed
-    await reference.send({"cmd": "bound", "peaks_cache": str(settings.home / "cache" / "gpu_peaks.json")})
+    await reference.send({"cmd": "bound", "peaks_cache": str(settings.cache_dir / "gpu_peaks.json")})
     try:
         answer = await reference.receive(opts.timeout_s)
     except (TimeoutError, WorkerExited, SandboxError) as exc:

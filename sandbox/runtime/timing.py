@@ -10,6 +10,7 @@ interpreters, and their times mean nothing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ import torch
 __all__ = ["L2Flusher", "time_trials"]
 
 _L2_FLUSH_BYTES = 256 * 1024 * 1024
+_WARMUP_BUDGET_S = 0.05
 
 
 class L2Flusher:
@@ -39,10 +41,19 @@ def time_trials(
     device: torch.device,
     flush: L2Flusher,
 ) -> list[float]:
-    """Milliseconds of `fn(*make_args())` for each of `trials` calls, after `warmup` untimed calls."""
+    """Milliseconds of `fn(*make_args())` for each of `trials` calls, after `warmup` untimed calls.
+
+    Warm-up stops early once two calls are done and `_WARMUP_BUDGET_S` has passed: two calls already
+    JIT-compile and cache what a kernel needs, and a kernel of several milliseconds on multi-GB inputs
+    would otherwise spend more time warming up than being timed.
+    """
     with torch.no_grad():
-        for _ in range(warmup):
+        started = time.perf_counter()
+        for done in range(warmup):
+            if done >= 2 and time.perf_counter() - started > _WARMUP_BUDGET_S:
+                break
             fn(*make_args())
+            torch.cuda.synchronize(device)
         torch.cuda.synchronize(device)
         times: list[float] = []
         for _ in range(trials):

@@ -54,6 +54,8 @@ def _child(request: dict[str, Any], io_fd: int, err_fd: int) -> None:
             open_files=int(limits["open_files"]),
             file_size_bytes=int(limits["file_size_bytes"]),
             isolate_network=bool(limits["isolate_network"]),
+            max_processes=limits.get("max_processes"),
+            isolate_pids=bool(limits.get("isolate_pids", False)),
         )
         sys.argv = [request["module"], *request["argv"]]
         try:
@@ -113,7 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     control = socket.socket(fileno=int(args[0]))
     events = socket.socket(fileno=int(args[1]))
-    import torch  # noqa: F401 - the point of the zygote: children inherit an imported torch
+    import torch  # the point of the zygote: children inherit an imported torch
+
+    if os.path.exists("/dev/nvidiactl"):  # a GPU host: its reference workers count FLOPs for the
+        # speed-of-light bound, and torch's dispatch modes import dynamo on first use (~5 s). Importing
+        # initialises no CUDA, so forked children stay able to create their own contexts.
+        import torch._dynamo
+        import torch.utils.flop_counter  # noqa: F401
 
     selector = selectors.DefaultSelector()
     selector.register(control, selectors.EVENT_READ)
