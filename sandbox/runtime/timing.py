@@ -40,8 +40,9 @@ def time_trials(
     warmup: int,
     device: torch.device,
     flush: L2Flusher,
-) -> list[float]:
-    """Milliseconds of `fn(*make_args())` for each of `trials` calls, after `warmup` untimed calls.
+) -> tuple[list[float], int]:
+    """Milliseconds of `fn(*make_args())` for each of `trials` calls, after up to `warmup` untimed calls,
+    and how many calls were made in all (the launch guard holds the candidate to one launch per call).
 
     Warm-up stops early once two calls are done and `_WARMUP_BUDGET_S` has passed: two calls already
     JIT-compile and cache what a kernel needs, and a kernel of several milliseconds on multi-GB inputs
@@ -49,11 +50,11 @@ def time_trials(
     """
     with torch.no_grad():
         started = time.perf_counter()
-        for done in range(warmup):
-            if done >= 2 and time.perf_counter() - started > _WARMUP_BUDGET_S:
-                break
+        warmed = 0
+        while warmed < warmup and (warmed < 2 or time.perf_counter() - started <= _WARMUP_BUDGET_S):
             fn(*make_args())
             torch.cuda.synchronize(device)
+            warmed += 1
         torch.cuda.synchronize(device)
         times: list[float] = []
         for _ in range(trials):
@@ -68,4 +69,4 @@ def time_trials(
             end.record()
             end.synchronize()
             times.append(float(start.elapsed_time(end)))
-    return times
+    return times, warmed + trials

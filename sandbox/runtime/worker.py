@@ -261,6 +261,7 @@ class _Timing:
         self._channel = channel
         self._device = device
         self._flush: Any = None
+        self.calls = 0  # calls made by the last measure(), warm-up included
 
     def measure(
         self, command: dict[str, Any], variants: dict[str, Any], inputs: list[Any]
@@ -277,7 +278,7 @@ class _Timing:
             return None
         self._flush = self._flush or L2Flusher(self._device)
         try:
-            return time_trials(
+            times, self.calls = time_trials(
                 fn,
                 lambda: _clone(inputs),
                 trials=int(command["trials"]),
@@ -285,6 +286,7 @@ class _Timing:
                 device=self._device,
                 flush=self._flush,
             )
+            return times
         except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
             self._channel.send(
                 event="error",
@@ -390,7 +392,7 @@ def run_candidate(channel: Channel) -> int:
             times = timing.measure(command, {"candidate": model}, timing_inputs)
             if times is None:
                 continue
-            calls = int(command.get("warmup", 0)) + int(command["trials"])
+            calls = timing.calls
             if target in ("ptx", "cuda", "triton") and guard.kernel_launches(target) - launched < calls:
                 return _error(
                     channel,
