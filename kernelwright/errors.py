@@ -12,6 +12,7 @@
     ├── ScriptExhaustedError          a scripted (replay) provider ran out of replies
     ├── ToolchainError                a compiler/toolchain could not be run at all (not a compile error)
     └── SandboxError                  the sandbox itself failed (not the candidate): infrastructure
+        └── DockerUnavailableError    the Docker daemon (or the worker image) cannot be used
 
 Compile errors, mismatches, crashes and timeouts of *candidates* are not exceptions: they are
 `Verdict`s and `Diagnostic`s, data that flows back to the model. Exceptions are translated into
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DockerUnavailableError",
     "KernelwrightError",
     "MissingAPIKeyError",
     "ModelHTTPError",
@@ -98,3 +100,7 @@ class ToolchainError(KernelwrightError):
 
 class SandboxError(KernelwrightError):
     """The sandbox infrastructure failed; the candidate is not to blame."""
+
+
+class DockerUnavailableError(SandboxError):
+    """The Docker executor cannot work here: no daemon answers, or the worker image is missing."""

@@ -2,8 +2,10 @@
 
 `LocalExecutor` runs a subprocess in its own process group and session, with resource limits, a
 scrubbed environment (an allowlist: no API keys, no tokens, no KERNELWRIGHT_* settings), its working
-directory in a scratch folder, and a fresh network namespace when the OS allows it (reported in
-`WorkerProcess.network_isolated`, never assumed). A Docker backend implements the same interface.
+directory in a scratch folder, a cap on its tasks (a pids cgroup), and a fresh network namespace when
+the OS allows it (reported in `WorkerProcess.network_isolated`, never assumed). CPU workers also get a
+fresh PID namespace (`pid_namespace=True`): they cannot signal the service, and nothing they start
+outlives them. `sandbox.docker_executor.DockerExecutor` implements the same interface with containers.
 """
 
 from __future__ import annotations
@@ -17,12 +19,18 @@ import subprocess
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from kernelwright.errors import SandboxError
-from sandbox.runtime.limits import CLONE_NEWNET, apply_limits
+from sandbox.runtime.limits import (
+    CLONE_NEWNET,
+    CLONE_NEWPID,
+    apply_limits,
+    kill_worker_tree,
+    remove_empty_cgroups,
+)
 
 __all__ = [
     "Executor",
@@ -56,6 +64,8 @@ class Limits:
     open_files: int = 1024
     file_size_bytes: int = 2 * 1024**3
     isolate_network: bool = True
+    max_processes: int | None = 1024  # tasks (processes and threads) of the worker and its descendants
+    isolate_pids: bool = False  # a fresh PID namespace; executors turn it on for CPU workers
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class WorkerProcess(ABC):
     """A running worker: send commands, receive messages, and always `close()` it."""
 
     network_isolated: bool = False
+    pid_isolated: bool = False
 
     @abstractmethod
     async def send(self, message: Mapping[str, Any]) -> None: ...
@@ -129,6 +140,8 @@ def _apply_limits(limits: Limits) -> None:
         open_files=limits.open_files,
         file_size_bytes=limits.file_size_bytes,
         isolate_network=limits.isolate_network,
+        max_processes=limits.max_processes,
+        isolate_pids=limits.isolate_pids,
     )
 
 
@@ -158,7 +171,7 @@ class _StreamWorker(WorkerProcess):
 
     @abstractmethod
     def _kill(self) -> None:
-        """SIGKILL the worker's whole process group."""
+        """SIGKILL the worker and everything it started (may block briefly: runs in a thread)."""
 
     async def send(self, message: Mapping[str, Any]) -> None:
         try:
@@ -168,7 +181,10 @@ class _StreamWorker(WorkerProcess):
             raise WorkerExited(await self._wait_exit(5), self.stderr_tail) from exc
 
     async def receive(self, timeout: float) -> dict[str, Any]:
-        line = await asyncio.wait_for(self._reader.readline(), timeout)
+        try:
+            line = await asyncio.wait_for(self._reader.readline(), timeout)
+        except ValueError as exc:  # a "line" past the stream's limit: a flood on the protocol stream
+            raise SandboxError(f"worker sent an over-long message ({exc}); output is capped") from exc
         if not line:
             status = await self._wait_exit(5)
             with contextlib.suppress(TimeoutError):
@@ -183,7 +199,7 @@ class _StreamWorker(WorkerProcess):
         return message
 
     async def close(self) -> None:
-        self._kill()
+        await asyncio.to_thread(self._kill)
         await self._wait_exit(10)
         self._writer.close()
         self._drain.cancel()
@@ -203,27 +219,40 @@ class _LocalWorker(_StreamWorker):
         return self._proc.returncode
 
     def _kill(self) -> None:
-        if self._proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._proc.pid, signal.SIGKILL)
+        kill_worker_tree(self._proc.pid, alive=self._proc.returncode is None)
+
+
+def _probe_unshare(flag: int) -> bool:
+    # a throwaway interpreter rather than os.fork(): forking a threaded process can deadlock
+    probe = f"import ctypes, sys; sys.exit(0 if ctypes.CDLL(None).unshare({flag}) == 0 else 1)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=30, check=False)
+    return done.returncode == 0
 
 
 class LocalExecutor(Executor):
-    """Subprocess workers on this host."""
+    """Subprocess workers on this host.
 
-    def __init__(self) -> None:
+    `pid_namespace`: run each worker as PID 1 of a fresh PID namespace where the OS allows it. Leave it
+    off for GPU workers: legacy CUDA IPC between the reference and candidate workers does not cross PID
+    namespaces (`make_executor` decides from the device).
+    """
+
+    def __init__(self, *, pid_namespace: bool = False) -> None:
         self._netns_supported: bool | None = None
+        self._pidns_supported: bool | None = None
+        self._pid_namespace = pid_namespace
+        remove_empty_cgroups()
+
+    def effective_limits(self, limits: Limits) -> Limits:
+        """`limits` with the namespaces this host cannot give (or this executor does not want) turned off."""
+        return replace(
+            limits,
+            isolate_network=limits.isolate_network and self.network_isolation_available(),
+            isolate_pids=(limits.isolate_pids or self._pid_namespace) and self.pid_isolation_available(),
+        )
 
     async def spawn(self, spec: ProcessSpec) -> WorkerProcess:
-        limits = spec.limits
-        if limits.isolate_network and not self.network_isolation_available():
-            limits = Limits(
-                limits.cpu_seconds,
-                limits.address_space_bytes,
-                limits.open_files,
-                limits.file_size_bytes,
-                isolate_network=False,
-            )
+        limits = self.effective_limits(spec.limits)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *spec.argv,
@@ -240,15 +269,17 @@ class LocalExecutor(Executor):
             raise SandboxError(f"could not start worker {spec.argv[0]}: {exc}") from exc
         worker = _LocalWorker(proc)
         worker.network_isolated = limits.isolate_network
+        worker.pid_isolated = limits.isolate_pids
         return worker
 
     def network_isolation_available(self) -> bool:
         """Whether this process may create network namespaces (probed once in a throwaway child)."""
         if self._netns_supported is None:
-            # a throwaway interpreter rather than os.fork(): forking a threaded process can deadlock
-            probe = (
-                f"import ctypes, sys; sys.exit(0 if ctypes.CDLL(None).unshare({CLONE_NEWNET}) == 0 else 1)"
-            )
-            done = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=30, check=False)
-            self._netns_supported = done.returncode == 0
+            self._netns_supported = _probe_unshare(CLONE_NEWNET)
         return self._netns_supported
+
+    def pid_isolation_available(self) -> bool:
+        """Whether this process may create PID namespaces (probed once in a throwaway child)."""
+        if self._pidns_supported is None:
+            self._pidns_supported = _probe_unshare(CLONE_NEWPID)
+        return self._pidns_supported

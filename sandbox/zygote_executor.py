@@ -23,6 +23,7 @@ from typing import Any
 from kernelwright.errors import SandboxError
 from kernelwright.settings import Settings
 from sandbox.executor import Executor, LocalExecutor, ProcessSpec, WorkerProcess, _StreamWorker
+from sandbox.runtime.limits import kill_worker_tree
 from sandbox.toolchains import detect_gpu_arch
 from sandbox.verify import worker_env
 
@@ -48,15 +49,15 @@ class _ZygoteWorker(_StreamWorker):
         return None
 
     def _kill(self) -> None:
-        if not self._exited.done():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
+        kill_worker_tree(self.pid, alive=not self._exited.done())
 
 
 class ZygoteExecutor(Executor):
     """Forks workers from one long-lived zygote started with `python` and the scrubbed `env`."""
 
-    def __init__(self, *, python: str | None = None, env: Mapping[str, str], cwd: Path) -> None:
+    def __init__(
+        self, *, python: str | None = None, env: Mapping[str, str], cwd: Path, pid_namespace: bool = False
+    ) -> None:
         self._python = python or sys.executable
         self._env = dict(env)
         self._cwd = cwd
@@ -66,7 +67,9 @@ class ZygoteExecutor(Executor):
         self._events_writer: asyncio.StreamWriter | None = None
         self._exits: dict[int, asyncio.Future[int]] = {}
         self._lock = asyncio.Lock()
-        self._netns = LocalExecutor().network_isolation_available()
+        probe = LocalExecutor()
+        self._netns = probe.network_isolation_available()
+        self._pidns = pid_namespace and probe.pid_isolation_available()
 
     async def _start(self) -> None:
         control, control_child = socket.socketpair()
@@ -121,6 +124,7 @@ class ZygoteExecutor(Executor):
         module_at = spec.argv.index("-m") + 1
         limits = asdict(spec.limits)
         limits["isolate_network"] = spec.limits.isolate_network and self._netns
+        limits["isolate_pids"] = self._pidns
         request = {
             "module": spec.argv[module_at],
             "argv": spec.argv[module_at + 1 :],
@@ -156,6 +160,7 @@ class ZygoteExecutor(Executor):
         )
         worker = _ZygoteWorker(pid, reader, writer, stderr, exited)
         worker.network_isolated = bool(limits["isolate_network"])
+        worker.pid_isolated = self._pidns
         return worker
 
     async def aclose(self) -> None:
@@ -175,11 +180,19 @@ class ZygoteExecutor(Executor):
 
 
 def make_executor(settings: Settings) -> Executor:
-    """The executor the settings ask for: `zygote` (warm forks, the default) or `local` (a process each)."""
-    if settings.executor == "local":
-        return LocalExecutor()
-    scratch = settings.scratch_dir / "zygote"
+    """The executor the settings ask for: `zygote` (warm forks, the default), `local` (a process each) or
+    `docker` (a container each). CPU workers get a PID namespace; GPU workers cannot (CUDA IPC)."""
     gpu = settings.device == "cuda" or (settings.device == "auto" and detect_gpu_arch() is not None)
+    if settings.executor == "local":
+        return LocalExecutor(pid_namespace=not gpu)
+    if settings.executor == "docker":
+        from sandbox.docker_executor import DockerExecutor
+
+        return DockerExecutor.from_settings(settings, gpu=gpu)
+    scratch = settings.scratch_dir / "zygote"
     return ZygoteExecutor(
-        python=settings.worker_python, env=worker_env(settings, scratch, None, gpu), cwd=scratch
+        python=settings.worker_python,
+        env=worker_env(settings, scratch, None, gpu),
+        cwd=scratch,
+        pid_namespace=not gpu,
     )

@@ -1,0 +1,1 @@
+"""Sandbox images: the offline build (mmdebstrap + docker import) and the GPU Dockerfile."""

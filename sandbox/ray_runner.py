@@ -1,0 +1,255 @@
+"""The Ray runner: one `num_gpus=1` actor per GPU, on this host or on a cluster.
+
+Ray tracks GPUs itself: each actor is granted one and Ray sets its `CUDA_VISIBLE_DEVICES`, which the
+actor's `SlotWorker` passes on to the sandboxed workers it starts. Actors never run candidate code;
+they compile and verify through the same `evaluate_candidate` path as the in-process runner.
+
+`KERNELWRIGHT_RAY_ADDRESS` joins an existing cluster (`ray://head:10001` from outside it, `auto` on one
+of its nodes); otherwise a local Ray starts with one logical GPU per slot found by `discover_slots`
+(so on a machine without GPUs, `cpu_slots` logical GPUs: the distributed path runs for real in tests).
+
+Fault tolerance: the driver hands each actor one job at a time and remembers which. When an actor dies
+(its process killed, its node lost), the job it held goes back to the front of the queue for the next
+free actor, a replacement actor is started, and both are recorded as events. A verdict is yielded only
+from a completed call, so no key is lost or yielded twice; a job whose actors die `max_attempts` times
+ends as an `infrastructure` verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError, RayError
+
+from kernelwright.domain import Outcome, Verdict
+from kernelwright.errors import ConfigError
+from kernelwright.logs import get_logger
+from kernelwright.settings import Settings
+from sandbox.leases import discover_slots
+from sandbox.runner import DEFAULT_MAX_ATTEMPTS, Runner, should_retry, unique_jobs
+from sandbox.runner_slot import EvalJob, Health, RunnerEvent, SlotOutcome, SlotWorker
+
+__all__ = ["EvalActor", "RayRunner"]
+
+log = get_logger(__name__)
+
+
+class EvalActor:
+    """Lives in a Ray worker process that holds one GPU (or one logical GPU) and evaluates jobs there."""
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        # Ray has set CUDA_VISIBLE_DEVICES to this actor's GPU: the slot is the one GPU visible here
+        slot = discover_slots(settings.model_copy(update={"gpus": None, "cpu_slots": 1}))[0]
+        self.name = name
+        self._worker = SlotWorker(slot, settings)
+
+    async def start(self) -> Health:
+        return await self._worker.start()
+
+    async def evaluate(self, job: EvalJob) -> SlotOutcome:
+        return await self._worker.evaluate(job)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    async def shutdown(self) -> None:
+        await self._worker.aclose()
+
+
+# actors are scheduled by GPU alone (num_cpus=0): a CPU reservation would only cap how many fit a node
+_RemoteEvalActor: Any = ray.remote(num_gpus=1, num_cpus=0, max_restarts=0)(EvalActor)
+
+
+@dataclass
+class _Actor:
+    name: str
+    handle: Any
+
+
+class RayRunner(Runner):
+    """Evaluates batches on Ray actors, one per GPU; see the module docstring for fault tolerance."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        workers: int | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        start_timeout_s: float = 300.0,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.max_attempts = max_attempts
+        self.start_timeout_s = start_timeout_s
+        self._wanted = workers
+        self._actors: list[_Actor] = []
+        self._spawned = 0
+        self._owns_ray = False
+        self._started = False
+        self.in_flight: dict[str, str] = {}  # actor name -> key of the job it holds
+
+    def _init_ray(self) -> None:
+        if ray.is_initialized():
+            return
+        self._owns_ray = True
+        if self.settings.ray_address:
+            ray.init(address=self.settings.ray_address)
+        else:
+            ray.init(num_gpus=len(discover_slots(self.settings)), include_dashboard=False)
+
+    async def start(self) -> None:
+        """Join or start Ray and start one actor per GPU (idempotent)."""
+        if self._started:
+            return
+        self._started = True
+        self._init_ray()
+        count = self._wanted or int(ray.cluster_resources().get("GPU", 0))  # type: ignore[no-untyped-call]
+        if count < 1:
+            raise ConfigError(
+                "the Ray cluster offers no GPU resources: start its nodes with `ray start --num-gpus=N` "
+                "(logical GPUs are fine for CPU-only checks)"
+            )
+        started = await asyncio.gather(*(self._spawn() for _ in range(count)))
+        if not any(started):
+            raise ConfigError("no Ray actor passed its health check; see runner.events for why")
+
+    async def _spawn(self) -> _Actor | None:
+        """A new actor, started and probed; None (with an event) if it fails."""
+        self._spawned += 1
+        name = f"actor{self._spawned}"
+        handle = _RemoteEvalActor.options(name=None).remote(self.settings, name)
+        try:
+            health: Health = await asyncio.wait_for(
+                asyncio.wrap_future(handle.start.remote().future()), self.start_timeout_s
+            )
+        except (TimeoutError, RayActorError) as exc:
+            health = Health(False, f"the actor did not start: {exc!r}", self.start_timeout_s)
+        if not health.healthy:
+            self.events.append(RunnerEvent("slot_retired", name, health.detail))
+            ray.kill(handle, no_restart=True)
+            return None
+        actor = _Actor(name, handle)
+        self._actors.append(actor)
+        self.events.append(RunnerEvent("actor_started", name, health.detail))
+        return actor
+
+    async def worker_pids(self) -> dict[str, int]:
+        """Process id of every live actor (what an operator, or a fault-injection test, needs)."""
+        pids = await asyncio.gather(
+            *(asyncio.wrap_future(a.handle.pid.remote().future()) for a in self._actors)
+        )
+        return {actor.name: int(pid) for actor, pid in zip(self._actors, pids, strict=True)}
+
+    def _lose(self, actor: _Actor, job: EvalJob, exc: BaseException) -> None:
+        self.events.append(
+            RunnerEvent("actor_lost", actor.name, f"{type(exc).__name__}: {exc}"[:500], job.key)
+        )
+        log.warning("runner.actor_lost", actor=actor.name, job=job.key, error=type(exc).__name__)
+        with contextlib.suppress(ValueError):
+            self._actors.remove(actor)
+        with contextlib.suppress(RayError, ValueError):  # it may be gone already; it must never come back
+            ray.kill(actor.handle, no_restart=True)
+
+    async def run(self, jobs: Iterable[EvalJob]) -> AsyncIterator[tuple[str, Verdict]]:
+        batch = unique_jobs(jobs)
+        await self.start()
+        pending = deque(batch)
+        attempts = dict.fromkeys((job.key for job in batch), 0)
+        idle = deque(self._actors)
+        running: dict[asyncio.Future[SlotOutcome], tuple[_Actor, EvalJob, Any]] = {}
+        starting: set[asyncio.Task[_Actor | None]] = set()
+        try:
+            while pending or running:
+                while pending and idle:
+                    actor, job = idle.popleft(), pending.popleft()
+                    attempts[job.key] += 1
+                    ref = actor.handle.evaluate.remote(job)
+                    running[asyncio.wrap_future(ref.future())] = (actor, job, ref)
+                    self.in_flight[actor.name] = job.key
+                if not running and not starting:
+                    for job in pending:
+                        yield job.key, _no_workers_left()
+                    return
+                waiting: set[asyncio.Future[Any]] = {*running, *starting}
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                for future in done:
+                    if future in starting:
+                        starting.discard(future)
+                        if (replacement := future.result()) is not None:
+                            idle.append(replacement)
+                        continue
+                    actor, job, _ = running.pop(future)
+                    self.in_flight.pop(actor.name, None)
+                    try:
+                        outcome = future.result()
+                    except RayActorError as exc:
+                        self._lose(actor, job, exc)
+                        starting.add(asyncio.create_task(self._spawn()))
+                        if attempts[job.key] >= self.max_attempts:
+                            self.events.append(
+                                RunnerEvent("job_abandoned", actor.name, str(exc)[:300], job.key)
+                            )
+                            yield job.key, _lost_too_often(attempts[job.key])
+                        else:
+                            self.events.append(
+                                RunnerEvent("job_retried", actor.name, "its actor died", job.key)
+                            )
+                            pending.appendleft(job)
+                        continue
+                    self.events.extend(outcome.events)
+                    if outcome.healthy:
+                        idle.append(actor)
+                    else:
+                        self.events.append(
+                            RunnerEvent("slot_retired", actor.name, "unhealthy after a restart")
+                        )
+                        self._actors.remove(actor)
+                        ray.kill(actor.handle, no_restart=True)
+                    if should_retry(outcome) and attempts[job.key] < self.max_attempts:
+                        self.events.append(
+                            RunnerEvent("job_retried", actor.name, "spoiled by the machine", job.key)
+                        )
+                        pending.appendleft(job)
+                        continue
+                    yield job.key, outcome.verdict
+        finally:  # stopped early: cancel what is still running, keep actors that are still starting
+            for _, _, ref in running.values():
+                with contextlib.suppress(RayError, ValueError):
+                    ray.cancel(ref)
+            self.in_flight.clear()
+            if starting:
+                await asyncio.gather(*starting, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        if not ray.is_initialized():
+            return
+        for actor in self._actors:
+            with contextlib.suppress(RayError, TimeoutError):
+                await asyncio.wait_for(asyncio.wrap_future(actor.handle.shutdown.remote().future()), 30)
+            ray.kill(actor.handle, no_restart=True)
+        self._actors.clear()
+        self._started = False
+        if self._owns_ray:
+            ray.shutdown()
+            self._owns_ray = False
+
+
+def _no_workers_left() -> Verdict:
+    return Verdict(
+        outcome=Outcome.INFRASTRUCTURE,
+        message="no healthy Ray worker is left to run this job; check the cluster's GPUs (ray status)",
+    )
+
+
+def _lost_too_often(attempts: int) -> Verdict:
+    return Verdict(
+        outcome=Outcome.INFRASTRUCTURE,
+        message=f"the Ray worker evaluating this job died {attempts} times; the job was given up",
+    )
