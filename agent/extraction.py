@@ -81,6 +81,8 @@ class _Block:
     language: str
     text: str
     closed: bool
+    info: str = ""  # the whole fence info string (tt-metal replies put the file path there)
+    before: str = ""  # the last non-blank line above the fence (or a path written as a heading)
 
     @property
     def blank(self) -> bool:
@@ -127,6 +129,8 @@ def _extract(reply: object, target: Target, truncated: bool) -> Extraction:
             "Send the complete module again in one ```python block, and keep it shorter: "
             "brief reasoning, few comments, no repeated code.",
         )
+    if target == Target.TT_METAL:
+        return _ttmetal_project(blocks)
     if blocks:
         chosen = _choose_block(blocks)
         if chosen is None:
@@ -201,6 +205,7 @@ def _scan_blocks(text: str) -> list[_Block]:
         body: list[str] = []
         closed = False
         i += 1
+        start = i
         while i < len(lines):
             closing = _FENCE_CLOSE.match(lines[i])
             if closing and closing["fence"][0] == fence[0] and len(closing["fence"]) >= len(fence):
@@ -209,7 +214,16 @@ def _scan_blocks(text: str) -> list[_Block]:
             body.append(_dedent(lines[i], indent))
             i += 1
         i += 1
-        blocks.append(_Block(language=_language(opening["info"]), text="\n".join(body), closed=closed))
+        before = next((ln.strip() for ln in reversed(lines[: start - 1]) if ln.strip()), "")
+        blocks.append(
+            _Block(
+                language=_language(opening["info"]),
+                text="\n".join(body),
+                closed=closed,
+                info=opening["info"],
+                before=before,
+            )
+        )
     return blocks
 
 
@@ -414,3 +428,52 @@ def _syntax_diagnostic(code: str) -> Diagnostic | None:
                 source=_SOURCE,
             )
     return None
+
+
+_TTM_PATH = re.compile(r"((?:[\w.-]+/)*(?:[\w.-]+\.(?:cpp|cc|hpp|h)|CMakeLists\.txt))")
+_TTM_HINT = (
+    "Reply with one fenced block per file, the file's relative path on the fence line, e.g. "
+    "```cpp kernels/dataflow/reader.cpp, ```cpp kernels/compute/compute.cpp, ```cpp host.cpp, "
+    "```cmake CMakeLists.txt"
+)
+
+
+def _ttmetal_path(block: _Block) -> str | None:
+    """The project path a tt-metal block is labelled with: on the fence line, in a `// file: PATH`
+    first line, or on the line above the fence (a heading or bold path)."""
+    first = block.text.lstrip().split("\n", 1)[0]
+    for text in (block.info, first if first.lstrip().startswith(("//", "#")) else "", block.before):
+        match = _TTM_PATH.search(text)
+        if match:
+            return match.group(1).removeprefix("./")
+    return None
+
+
+def _ttmetal_project(blocks: Sequence[_Block]) -> Extraction:
+    """A tt-metal reply is a project: every labelled block is a file; the result is the bundle."""
+    from knowledge.ttmetal.project import pack, valid_relpath
+
+    files: dict[str, str] = {}
+    diagnostics: list[Diagnostic] = []
+    for block in blocks:
+        if block.blank:
+            continue
+        path = _ttmetal_path(block)
+        if path is None or not valid_relpath(path):
+            if block.language in ("", "cpp", "c++", "cmake", "cc"):
+                diagnostics.append(
+                    Diagnostic(
+                        code="extract.unlabelled_file",
+                        message="a code block has no file path, so it is not part of the project",
+                        severity=Severity.WARNING,
+                        hint=_TTM_HINT,
+                        source=_SOURCE,
+                    )
+                )
+            continue
+        files[path] = _normalise(block.text)
+    if not files:
+        return _failure(
+            len(blocks), "extract.no_project", "the reply holds no labelled project files", _TTM_HINT
+        )
+    return Extraction(code=pack(files), diagnostics=tuple(diagnostics), blocks=len(blocks))

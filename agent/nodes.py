@@ -6,6 +6,7 @@ it changes. Failures of candidates are data (diagnostics, verdicts), never excep
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -15,15 +16,17 @@ from agent.context import RunContext
 from agent.extraction import extract_candidate_code
 from agent.providers import ChatMessage
 from agent.state import Attempt, RunState, RunStatus
-from kernelwright.domain import Candidate, Outcome, TraceKind
+from kernelwright.domain import Candidate, Outcome, Target, TraceKind
 from kernelwright.errors import ModelRequestError
 from knowledge.lessons import AttemptRecord, RunRecord, classify_problem, distill_lessons
 from knowledge.lessons_store import LessonStore, relevant_lessons
+from knowledge.ttmetal import Project
 from prompts import AttemptSummary, PromptInput, Step, render_prompt
 from rag.queries import build_query
 from sandbox.compile import compile_candidate
 from sandbox.evaluate import verify_with_store
 from sandbox.static_checks import check_candidate_source
+from sandbox.ttmetal_build import check_ttmetal, ttmetal_verdict
 
 __all__ = ["assess", "check", "compile_kernel", "propose", "record", "retrieve", "verify"]
 
@@ -146,7 +149,13 @@ async def check(state: RunState, runtime: Runtime[RunContext]) -> Update:
     )
     diagnostics = list(extraction.diagnostics)
     if extraction.code is not None and not any(d.is_error for d in diagnostics):
-        diagnostics += check_candidate_source(extraction.code, state.target)
+        if state.target == Target.TT_METAL:  # the same call as `kernelwright tt-metal check`
+            report = await asyncio.to_thread(
+                check_ttmetal, Project.from_bundle(extraction.code), runtime.context.settings, build=False
+            )
+            diagnostics += report.diagnostics
+        else:
+            diagnostics += check_candidate_source(extraction.code, state.target)
     if diagnostics:
         runtime.context.trace.emit(
             TraceKind.DIAGNOSTICS,
@@ -185,6 +194,10 @@ async def verify(state: RunState, runtime: Runtime[RunContext]) -> Update:
     assert state.current is not None and state.current.code is not None
     candidate = Candidate(target=state.target, source=state.current.code, turn=state.turn)
     assert state.current.compile is not None
+    if state.target == Target.TT_METAL:
+        verdict = ttmetal_verdict(state.current.compile)
+        ctx.trace.emit(TraceKind.VERDICT, "verify", turn=state.turn, **verdict.model_dump(mode="json"))
+        return {"current": state.current.model_copy(update={"verdict": verdict})}
     verdict = await verify_with_store(
         state.problem,
         candidate,

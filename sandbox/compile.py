@@ -84,6 +84,8 @@ async def compile_candidate(
 async def _compile(
     candidate: Candidate, settings: Settings, arch: str | None, cache_dir: Path, filename: str
 ) -> CompileResult:
+    if candidate.target == Target.TT_METAL:
+        return await _check_ttmetal(candidate, settings)
     syntax = _python_syntax(candidate.source, filename)
     if syntax is not None:
         return CompileResult(ok=False, toolchain="python", diagnostics=[syntax])
@@ -108,6 +110,16 @@ async def _compile(
             )
         ],
     )
+
+
+async def _check_ttmetal(candidate: Candidate, settings: Settings) -> CompileResult:
+    """A tt-metal candidate is a project bundle: every check this machine allows, up to `built`."""
+    from knowledge.ttmetal import Project
+    from sandbox.ttmetal_build import check_ttmetal, compile_result
+
+    project = Project.from_bundle(candidate.source)
+    report = await asyncio.to_thread(check_ttmetal, project, settings, build=True, run=False)
+    return compile_result(report)
 
 
 def _python_syntax(source: str, filename: str) -> Diagnostic | None:

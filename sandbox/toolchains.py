@@ -155,5 +155,8 @@ def install_hint(name: str) -> str:
             "the workers use another interpreter than the service"
         )
     if name == "tt-metal":
-        return "the tt-metal target has no toolchain integration yet; choose ptx, cuda or triton"
+        return (
+            "run `kernelwright toolchains fetch tt-metal` (device headers for the syntax check; needs "
+            "g++-multilib), and set TT_METAL_HOME to a built tt-metal checkout to build and run"
+        )
     return f"install {name} and make sure it is on PATH"

@@ -42,3 +42,4 @@ class CompileResult(BaseModel):
     duration_s: float = 0.0
     toolchain_missing: bool = False
     log: str = ""
+    level: str | None = None  # tt-metal: static_checked, syntax_checked, built (how far it got)

@@ -77,6 +77,8 @@ class Verdict(BaseModel):
     phases_s: dict[str, float] = Field(default_factory=dict)  # seconds per verification phase
     speed_of_light_ms: float | None = None  # the problem's physical lower bound on this GPU
     from_store: bool = False  # served from the content-addressed result store, not re-run
+    # tt-metal: how far checking got (static_checked, syntax_checked, built, ran); None for other targets
+    level: str | None = None
 
     @property
     def correct(self) -> bool:

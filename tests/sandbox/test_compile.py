@@ -234,7 +234,7 @@ def test_candidate_errors_come_before_toolchain_lookup(tmp_path: Path) -> None:
     assert [d.code for d in result.diagnostics] == ["check.no_kernel_source"]
 
 
-@pytest.mark.parametrize("target", list(Target))
+@pytest.mark.parametrize("target", [t for t in Target if t != Target.TT_METAL])  # tt-metal: C++ project
 def test_python_syntax_error_for_every_target(tmp_path: Path, target: Target) -> None:
     result = run(target, "class ModelNew:\n    def forward(self x):\n        pass\n", tmp_path)
     (diagnostic,) = result.diagnostics
@@ -257,9 +257,10 @@ def test_triton_missing_in_the_worker_python(tmp_path: Path) -> None:
     assert result.diagnostics[0].hint and "pip install triton" in result.diagnostics[0].hint
 
 
-def test_tt_metal_is_not_supported_yet(tmp_path: Path) -> None:
-    result = run(Target.TT_METAL, "x = 1\n", tmp_path)
-    assert result.toolchain_missing and "not supported yet" in result.diagnostics[0].message
+def test_tt_metal_candidate_is_checked_as_a_project(tmp_path: Path) -> None:
+    result = run(Target.TT_METAL, "x = 1\n", tmp_path)  # not a project bundle: no files at all
+    assert not result.ok and not result.toolchain_missing and result.level == "static_checked"
+    assert {"ttm.project.no_host", "ttm.project.no_cmake"} <= {d.code for d in result.diagnostics}
 
 
 def test_invalid_arch_is_a_config_error(tmp_path: Path) -> None:
