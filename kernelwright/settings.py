@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     correctness_draws: int = 5
     timing_trials: int = 100
     timing_warmup: int = 10
-    timing_budget_s: float | None = 0.4  # after the first round, stop timing once spent (>= 10 trials)
+    timing_budget_s: float | None = 0.3  # after the first round, stop timing once spent (>= 10 trials)
     speed_of_light_slack: float = 0.7  # quarantine candidates faster than this share of the bound
     harness_cache: Path | None = Field(
         default=None, description="trusted caches (baseline compiles, GPU peaks); home/cache when unset"

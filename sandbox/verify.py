@@ -47,7 +47,7 @@ class VerifyOptions:
     input_transforms: tuple[str, ...] = ()  # fixes from a curated suite, e.g. ("signed_inputs",)
     # After the first round (warm-up, torch.compile), timing stops once this much wall time has gone
     # and every variant has `min_timing_trials`, even short of `timing_trials`. None: always all trials.
-    timing_budget_s: float | None = 0.4
+    timing_budget_s: float | None = 0.3
     min_timing_trials: int = 10
     # Quarantine a candidate faster than this fraction of the problem's speed-of-light bound (0: off).
     speed_of_light_slack: float = 0.7
@@ -215,7 +215,8 @@ async def verify_candidate(
     ref_dir.mkdir(parents=True)
     exchange.mkdir(parents=True)
     workers: list[WorkerProcess] = []
-    phases: dict[str, float] = {"start": started}
+    phases: dict[str, float] = {"start": started}  # when each phase ended
+    breakdown: dict[str, float] = {}  # seconds of sub-steps inside a phase
     try:
         verdict = await _run(
             problem,
@@ -229,6 +230,7 @@ async def verify_candidate(
             gpu_expected,
             workers,
             phases,
+            breakdown,
         )
     finally:
         for worker in workers:
@@ -238,6 +240,7 @@ async def verify_candidate(
     elapsed = time.monotonic() - started
     marks = sorted(phases.items(), key=lambda kv: kv[1])
     spent = {name: round(at - before, 4) for (_, before), (name, at) in itertools.pairwise(marks)}
+    spent.update({name: round(seconds, 4) for name, seconds in breakdown.items()})
     log.info(
         "verified",
         target=candidate.target.value,
@@ -262,6 +265,7 @@ async def _run(
     gpu: bool,
     workers: list[WorkerProcess],
     phases: dict[str, float],
+    breakdown: dict[str, float],
 ) -> Verdict:
     python = settings.worker_python or sys.executable
     # -s: no user site-packages. (-I would also drop PYTHONPATH, which points the worker at our runtime.)
@@ -332,7 +336,9 @@ async def _run(
     # every draw on fresh inputs from its secret seed, then a re-run of the first draw: determinism
     schedule = [(index, index) for index in range(opts.draws)] + [(opts.draws, 0)]
     outcome, message = Outcome.CORRECT, f"matches the reference on {opts.draws} fresh draws"
+    parts = {"draw": 0.0, "run": 0.0, "check": 0.0}  # where correctness time goes, summed over draws
     for index, seed in schedule:
+        began = time.monotonic()
         await reference.send({"cmd": "draw", "index": index, "seed": seed})
         try:
             drawn = await reference.receive(_READY_TIMEOUT_S)
@@ -342,13 +348,18 @@ async def _run(
             return Verdict(
                 outcome=Outcome.INFRASTRUCTURE, device=device_name, message=str(drawn.get("message"))
             )
+        drawn_at = time.monotonic()
+        parts["draw"] += drawn_at - began
         await cand.send({"cmd": "run", "index": index, "keep": index == 0})
         ran = await _candidate_answer(cand, opts.timeout_s, device_name, "ran", f"draw {index}")
         if isinstance(ran, Verdict):
             return ran.model_copy(update={"draws": draws})
+        ran_at = time.monotonic()
+        parts["run"] += ran_at - drawn_at
         await reference.send({"cmd": "check", "index": index, "outputs": ran.get("outputs")})
         try:
             checked = await reference.receive(opts.timeout_s + 120)
+            parts["check"] += time.monotonic() - ran_at
         except (TimeoutError, WorkerExited, SandboxError) as exc:
             return _infrastructure("the reference worker failed while judging", exc, reference)
         if checked.get("event") != "checked":
@@ -384,6 +395,7 @@ async def _run(
             break
     verdict = Verdict(outcome=outcome, message=message, device=device_name, draws=draws)
     phases["correctness"] = time.monotonic()
+    breakdown.update({f"correctness.{name}": seconds for name, seconds in parts.items()})
     if outcome != Outcome.CORRECT or not gpu or opts.timing_trials <= 0:
         return verdict
     try:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -84,3 +90,44 @@ def test_chunked_figures_match_one_chunk(ref: torch.Tensor, monkeypatch: pytest.
     assert chunked.passed == whole.passed
     for name in ("max_abs_error", "mean_abs_error", "max_rel_error", "rel_l2_error"):
         assert getattr(chunked, name) == pytest.approx(getattr(whole, name), rel=1e-9), name
+
+
+FUSED_AGAINST_TORCH = r"""
+import json, torch
+from sandbox.runtime.compare import TOLERANCES, _torch_figures
+from sandbox.runtime.compare_fused import fused_figures
+
+torch.manual_seed(1)
+ref = torch.randn(5000, 7)  # 35000 elements: 9 blocks, the last one partial
+cases = {"noise": ref + 1e-3 * torch.randn_like(ref), "scaled": ref * 1.015}
+off = ref.clone(); off[17, 3] += 0.5; cases["one_off"] = off
+special = ref.clone(); special[0, 0] = float("inf"); special[1, 1] = float("nan")
+cases["special_same"] = special.clone()
+wrong_nan = special.clone(); wrong_nan[1, 1] = 0.0; cases["special_wrong"] = wrong_nan
+half = ref.half(); cases["half"] = (half.float() * 1.001).half()
+result = {}
+for name, out in cases.items():
+    base = special if name.startswith("special") else (half if name == "half" else ref)
+    atol, rtol, _ = TOLERANCES[base.dtype]
+    result[name] = [fused_figures(base, out, atol, rtol), _torch_figures(base, out, atol, rtol)]
+print(json.dumps(result))
+"""
+
+
+def test_fused_triton_figures_match_the_torch_path_under_the_interpreter() -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-c", FUSED_AGAINST_TORCH],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name, (fused, torch_path) in json.loads(done.stdout.strip().splitlines()[-1]).items():
+        assert (fused["violations"] == 0) == (torch_path["violations"] == 0), name
+        assert fused["violations"] == torch_path["violations"], name
+        for key in ("max_abs", "max_rel", "sum_abs", "sq_diff", "sq_ref"):
+            assert fused[key] == pytest.approx(torch_path[key], rel=1e-5, abs=1e-9), (name, key)
