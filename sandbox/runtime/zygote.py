@@ -123,8 +123,6 @@ def main(argv: list[str] | None = None) -> int:
         import torch._dynamo
         import torch.utils.flop_counter  # noqa: F401
 
-        import sandbox.runtime.compare_fused  # noqa: F401 - the judge's fused kernel (imports triton)
-
     selector = selectors.DefaultSelector()
     selector.register(control, selectors.EVENT_READ)
     while True:
