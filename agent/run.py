@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
@@ -23,7 +26,7 @@ from sandbox.executor import Executor
 from sandbox.verify import VerifyOptions
 from sandbox.zygote_executor import make_executor
 
-__all__ = ["GenerationRequest", "RunResult", "run_generation"]
+__all__ = ["GenerationRequest", "RunResult", "open_checkpointer", "run_generation"]
 
 log = get_logger(__name__)
 
@@ -44,6 +47,33 @@ class RunResult:
     trace_path: Path
 
 
+_POSTGRES_READY: set[str] = set()  # URLs whose checkpoint tables were created by this process
+
+
+@asynccontextmanager
+async def open_checkpointer(settings: Settings) -> AsyncIterator[Any]:
+    """The LangGraph checkpointer of runs and sessions, with our strict serializer.
+
+    SQLite under home by default; Postgres when `database_url` is a Postgres URL, so a service with
+    several processes (or a moved host) shares checkpoints with its database.
+    """
+    settings.ensure_dirs()
+    url = settings.database_url or ""
+    if url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+        conninfo = "postgresql://" + url.split("://", 1)[1]
+        async with AsyncPostgresSaver.from_conn_string(conninfo, serde=checkpoint_serializer()) as saver:
+            if conninfo not in _POSTGRES_READY:
+                await saver.setup()
+                _POSTGRES_READY.add(conninfo)
+            yield saver
+        return
+    async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoint_db)) as saver:
+        saver.serde = checkpoint_serializer()
+        yield saver
+
+
 async def run_generation(
     request: GenerationRequest | None,
     *,
@@ -54,10 +84,12 @@ async def run_generation(
     verify_options: VerifyOptions | None = None,
     listeners: tuple[TraceListener, ...] = (),
     run_id: str | None = None,
+    budgets: Budgets | None = None,
 ) -> RunResult:
     """Start a run from `request`, or resume run `run_id` from its last checkpoint when `request` is None.
 
-    A resumed run continues after the last completed step: nothing already done is redone.
+    A resumed run continues after the last completed step: nothing already done is redone. Budgets are
+    not checkpointed: a resume uses `budgets` (the original run's, when the caller kept them) or settings.
     """
     if request is None and run_id is None:
         raise UserError("resuming needs the run id of an earlier run")
@@ -66,7 +98,7 @@ async def run_generation(
     trace = TraceWriter(
         settings.traces_dir / f"{run_id}.jsonl", run_id, replay=provider.is_replay, listeners=listeners
     )
-    budgets = request.budgets if request else Budgets.from_settings(settings)
+    budgets = request.budgets if request else (budgets or Budgets.from_settings(settings))
     context = RunContext(
         settings=settings,
         provider=provider,
@@ -80,8 +112,7 @@ async def run_generation(
     context.kernel_cache.mkdir(parents=True, exist_ok=True)
     config = {"configurable": {"thread_id": run_id}}
     try:
-        async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoint_db)) as saver:
-            saver.serde = checkpoint_serializer()
+        async with open_checkpointer(settings) as saver:
             graph = build_graph(saver)
             if request is None:
                 snapshot = await graph.aget_state(config)

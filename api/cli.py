@@ -12,8 +12,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.batch_cli import batch_app
 from api.knowledge_cli import knowledge_app
 from api.ptx_cli import ptx_app
+from api.sandbox_cli import sandbox_app
+from api.server_cli import db_app, keys_app, serve
+from api.toolchains_cli import toolchains_app
+from api.ttmetal_cli import ttmetal_app
 from kernelwright.domain import Candidate, Outcome, Target
 from kernelwright.errors import KernelwrightError, UserError
 from kernelwright.logs import configure_logging
@@ -30,8 +35,15 @@ problems_app = typer.Typer(no_args_is_help=True, help="List and inspect problems
 trace_app = typer.Typer(no_args_is_help=True, help="Read run traces.")
 app.add_typer(problems_app, name="problems")
 app.add_typer(ptx_app, name="ptx")
+app.add_typer(ttmetal_app, name="tt-metal")
+app.add_typer(toolchains_app, name="toolchains")
+app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(knowledge_app, name="knowledge")
 app.add_typer(trace_app, name="trace")
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+app.command()(serve)
+app.add_typer(batch_app, name="batch")
 
 console = Console(stderr=True)
 out = Console(soft_wrap=True)

@@ -1,0 +1,171 @@
+"""The FastAPI app: one router per resource, services built once in the lifespan, errors mapped to HTTP.
+
+`create_app(settings)` migrates the database, builds the executor (sandboxed verifier workers), the
+retriever and the job and session managers (and the batch manager, when the batches package is present),
+resumes the runs a previous server left unfinished, and stops them (without marking them) at shutdown
+so the next start resumes them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import ModuleType
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from api.db.engine import Database
+from api.middleware import BodyLimitMiddleware, RequestLogMiddleware
+from api.routes import health, jobs, keys, sessions
+from api.services.container import Services
+from api.services.events import EventHub
+from api.services.jobs import JobManager
+from api.services.limits import RateLimiter
+from api.services.metrics import ServiceMetrics
+from api.services.migrations import upgrade
+from api.services.providers import ProviderFactory, default_provider_factory
+from api.services.sessions import SessionBusyError, SessionManager
+from api.services.slots import RunSlots
+from kernelwright.errors import (
+    ConfigError,
+    KernelwrightError,
+    ProblemError,
+    SandboxError,
+    UnknownNameError,
+    UserError,
+)
+from kernelwright.logs import get_logger
+from kernelwright.settings import Settings
+from rag.retriever import Retriever, default_retriever
+from sandbox.executor import Executor
+from sandbox.verify import VerifyOptions
+from sandbox.zygote_executor import make_executor
+
+__all__ = ["create_app", "error_status"]
+
+log = get_logger(__name__)
+
+
+def error_status(exc: KernelwrightError) -> int:
+    """The HTTP status of a library error (most specific class first)."""
+    if isinstance(exc, SessionBusyError):
+        return status.HTTP_409_CONFLICT
+    if isinstance(exc, ProblemError | UnknownNameError):
+        return status.HTTP_422_UNPROCESSABLE_CONTENT
+    if isinstance(exc, ConfigError | UserError):
+        return status.HTTP_400_BAD_REQUEST
+    if isinstance(exc, SandboxError):
+        return status.HTTP_503_SERVICE_UNAVAILABLE
+    return status.HTTP_500_INTERNAL_SERVER_ERROR
+
+
+def _batches_module() -> ModuleType | None:
+    """The batches router, when that module is present (it is built separately)."""
+    try:
+        return importlib.import_module("api.routes.batches")
+    except ModuleNotFoundError as exc:
+        if exc.name == "api.routes.batches":
+            return None
+        raise
+
+
+def _batch_manager_class() -> Any | None:
+    """The batch manager class, when the batches package is present; the lifespan recovers its batches."""
+    try:
+        module = importlib.import_module("api.batch.manager")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("api.batch", "api.batch.manager"):
+            return None
+        raise
+    return getattr(module, "BatchManager", None)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    providers: ProviderFactory | None = None,
+    executor: Executor | None = None,
+    retriever: Retriever | None = None,
+    verify_options: VerifyOptions | None = None,
+) -> FastAPI:
+    """The service app. Injected parts (a provider factory, an executor) replace the defaults."""
+    metrics = ServiceMetrics()
+    batches = _batches_module()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.ensure_dirs()
+        url = settings.service_database_url
+        await asyncio.to_thread(upgrade, url)
+        database = Database(url)
+        own_executor = executor is None
+        the_executor = executor or make_executor(settings)
+        hub = EventHub()
+        slots = RunSlots(settings.job_concurrency, metrics)
+        factory = providers or default_provider_factory(settings)
+        the_retriever = retriever or default_retriever(settings)
+        shared = {
+            "settings": settings,
+            "database": database,
+            "providers": factory,
+            "executor": the_executor,
+            "retriever": the_retriever,
+            "metrics": metrics,
+            "hub": hub,
+            "slots": slots,
+            "verify_options": verify_options,
+        }
+        services = Services(
+            settings=settings,
+            database=database,
+            providers=factory,
+            executor=the_executor,
+            retriever=the_retriever,
+            limiter=RateLimiter(settings.rate_limit_per_minute),
+            metrics=metrics,
+            jobs=JobManager(**shared),  # type: ignore[arg-type]
+            sessions=SessionManager(**shared),  # type: ignore[arg-type]
+        )
+        app.state.services = services
+        resumed = await services.jobs.recover() + await services.sessions.recover()
+        batch_manager = None
+        manager_class = _batch_manager_class() if batches is not None else None
+        if manager_class is not None:
+            batch_manager = app.state.batch_manager = manager_class(services)
+            resumed += await batch_manager.recover()
+        log.info("service started", database=database.url.split("@")[-1], resumed=resumed)
+        try:
+            yield
+        finally:
+            if batch_manager is not None:
+                await batch_manager.shutdown()
+            await services.jobs.shutdown()
+            await services.sessions.shutdown()
+            if own_executor:
+                await the_executor.aclose()
+            await database.dispose()
+
+    app = FastAPI(
+        title="kernelwright",
+        summary="LLM agents that write GPU kernels, prove them correct and make them fast.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(KernelwrightError)
+    async def _library_error(_request: Request, exc: KernelwrightError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=error_status(exc))
+
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    app.include_router(sessions.router)
+    app.include_router(keys.router)
+    if batches is not None:
+        app.include_router(batches.router)
+    app.add_middleware(RequestLogMiddleware, metrics=metrics)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    return app

@@ -1,0 +1,1 @@
+"""Request and response schemas per resource (pydantic, the edge of the service)."""
