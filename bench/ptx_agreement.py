@@ -265,11 +265,14 @@ def corpus(mutants_per_file: int, seed: int = 7) -> list[Case]:
 
 def _clear_caches() -> None:
     """Forget every per-process memo of the checker (a cold start, short of reloading the tables):
-    the opcode analyses and plans, and the small table-derived sets. The checker keeps no cache of
-    statement or module results across modules."""
+    the opcode analyses and plans, the register-range name sets and the small table-derived sets.
+    The checker keeps no cache of statement or module results across modules (operand verdicts
+    shared between functions live only as long as one module's check). What is computed once at
+    import or table load (the operand type-compatibility table, the special registers grouped by
+    requirement) is part of loading, like the tables themselves."""
     checker._analyze.cache_clear()
     checker._plan.cache_clear()
-    checker._incompatible.cache_clear()
+    checker._range_names.cache_clear()
     checker._untyped_shapes.cache_clear()
     checker._usable_sregs.cache_clear()
 

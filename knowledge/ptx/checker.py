@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import lru_cache
 from operator import attrgetter
 
 from kernelwright.domain import Diagnostic, Severity
@@ -137,22 +137,27 @@ class _Scope:
     resolved: dict[str, tuple[bool, str | None]] = field(default_factory=dict)  # lookup cache
 
 
-def check_ptx(source: str, *, target: str | None = None, filename: str | None = None) -> list[Diagnostic]:
+def check_ptx(
+    source: str, *, target: str | None = None, filename: str | None = None, bulk: bool = True
+) -> list[Diagnostic]:
     """Check one PTX module; `target` (e.g. `sm_90a`) overrides the module's `.target` for gating.
 
     Returns diagnostics sorted by position: errors for what is certainly illegal, warnings and
     infos for what may be. An empty list (or one without errors) means the checker found nothing
-    wrong; ptxas remains the judge.
+    wrong; ptxas remains the judge. `bulk=False` turns off the bulk path for long function bodies
+    (see `parse_module`): the same diagnostics, slower; the reference the tests compare against.
     """
-    return _Checker(load_tables(), parse_module(source), target, filename).run()
+    return _Checker(load_tables(), parse_module(source, bulk=bulk), target, filename).run()
 
 
 @lru_cache(maxsize=256)
 def _usable_sregs(target: Target | None, version: Version | None) -> frozenset[str]:
     """Special registers (and the sink `_`) usable on this target and `.version`."""
-    sregs = load_tables().special_registers
-    usable = {n for n, s in sregs.items() if s.req.target_ok(target) and s.req.version_ok(version)}
-    return frozenset(usable | {"_"})
+    usable = {"_"}
+    for req, names in load_tables().special_register_groups:
+        if req.target_ok(target) and req.version_ok(version):
+            usable.update(names)
+    return frozenset(usable)
 
 
 def _close(word: str, choices: Iterable[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
@@ -407,6 +412,36 @@ def _names(text: str) -> set[str]:
     return found
 
 
+@lru_cache(maxsize=1024)
+def _range_names(prefix: str, count: int) -> frozenset[str]:
+    """The names `%r0`..`%r<count-1>` a register range declares (for a prefix without a trailing
+    digit: what `lookup` finds for them), memoized per process like the opcode analyses (the
+    same `.reg` lines recur across functions and modules)."""
+    return frozenset([prefix + str(i) for i in range(count)])
+
+
+def _all_declared(
+    text: str, scope: _Scope, lookup: Callable[[str, _Scope], tuple[bool, str | None]], long: bool
+) -> bool:
+    r"""Whether `lookup` finds every name of `_names(text)`. On ASCII text, the maximal runs of
+    `[\w.$%]` that are a declared register (or, in a `long` function, a range member) are removed
+    in bulk first: such a run is a whole name (or, for a name like `%1a`, holds none), so only the
+    other runs (symbols, special registers, literals) are matched and looked up one by one."""
+    if not text.isascii():
+        return all(lookup(name, scope)[0] for name in set(_IDENT.findall(text)))
+    runs = set(text.translate(_NOT_NAME_RUN).split())
+    runs.difference_update(scope.regs)
+    for prefix, (count, _) in scope.ranges.items() if long else ():
+        if runs and count <= _EXPAND_MAX and prefix and not prefix[-1].isdigit():
+            runs.difference_update(_range_names(prefix, count))
+    head = _NAME_HEAD.match
+    for run in runs:
+        match = head(run)
+        if match is not None and not lookup(match.group(), scope)[0]:
+            return False
+    return True
+
+
 @lru_cache(maxsize=64)
 def _untyped_shapes(sregs: frozenset[str]) -> frozenset[str]:
     """Digit-free shapes of the special registers (fixed per target and `.version`)."""
@@ -458,15 +493,8 @@ def _plan(opcode: str, target: Target | None, version: Version | None) -> _Plan 
         expected = spec.literal or (result.value(spec.slot) if spec.slot else None)
         if expected is None or expected not in _TYPE_INFO:
             continue
-        typed.append((spec.position, _incompatible(expected, spec.wider_ok)))
+        typed.append((spec.position, _INCOMPATIBLE[expected, spec.wider_ok]))
     return _Plan(form.min_operands, form.max_operands, shapes, tuple(typed))
-
-
-@cache
-def _incompatible(expected: str, wider_ok: bool) -> frozenset[str]:
-    """The register types `check_operands` rejects where `expected` is wanted (a property of the
-    fixed type table, so it is computed once per process)."""
-    return frozenset(t for t in _TYPE_INFO if not _compatible(expected, t, wider_ok))
 
 
 class _Checker:
@@ -482,6 +510,8 @@ class _Checker:
         self.usable_sregs: frozenset[str] = frozenset()
         self.analyses: dict[str, _OpcodeResult] = {}
         self.plans: dict[str, _Plan | object] = {}
+        # Operand verdicts of bulk-checked functions, per shape typing (see `bulk_clean`).
+        self.verdicts: dict[frozenset[tuple[str, str | None]], dict[tuple[str, str], bool]] = {}
 
     # -- reporting
     def add(
@@ -697,6 +727,8 @@ class _Checker:
 
     # -- functions
     def check_function(self, fn: Function) -> None:
+        if fn.rows is not None and self.bulk_clean(fn.rows, fn.params):
+            return
         scope = _Scope()
         scope.symbols.update(fn.params)
         for statement in fn.body:
@@ -715,14 +747,7 @@ class _Checker:
         resolved = scope.resolved
         long = len(instructions) >= _LONG_FUNCTION
         if long:
-            # Pre-resolve the members of each register range in bulk (what `lookup` answers for
-            # `%r7` given `%r<N>`, when the prefix does not end in a digit); exact registers win,
-            # as in `lookup`. Short functions resolve the few names they use one by one.
-            for prefix, (count, reg_type) in scope.ranges.items():
-                if count <= _EXPAND_MAX and prefix and not prefix[-1].isdigit():
-                    resolved.update(dict.fromkeys([prefix + str(i) for i in range(count)], (True, reg_type)))
-            for name, reg_type in scope.regs.items():
-                resolved[name] = (True, reg_type)
+            self.resolve_ranges(scope)  # short functions resolve the few names they use one by one
         unknown = [name for name in _names(joined).difference(resolved) if not lookup(name, scope)[0]]
         # In a long function, instructions that differ only in their numbers (`%r12` for `%r7`,
         # an offset, a literal) get the same operand verdict when every name with the same
@@ -763,6 +788,77 @@ class _Checker:
             if not ok:
                 slow(ins, scope)
 
+    def bulk_clean(self, rows: list[tuple[str, ...]], params: list[str]) -> bool:
+        """Whether the full check of a body the parser kept as bulk rows (see `Function`) would
+        report nothing, decided without building its statements: the tests of the per-instruction
+        path below, once per distinct opcode, guard, name and operand text (or digit-free operand
+        shape, where `shape_typing` allows it). False as soon as one fails: the caller then runs the
+        full check, so every diagnostic still comes from it alone."""
+        if not rows:
+            return True
+        dnames, dtexts, _, _, guards, opcodes, rests, labels, _, _ = zip(*rows, strict=True)
+        scope = _Scope()
+        scope.symbols.update(params)
+        mark = len(self.found)
+        for name, text in zip(dnames, dtexts, strict=True):
+            if name:
+                self.check_directive(Directive(0, name, text.strip()), scope)
+        if len(self.found) != mark:
+            del self.found[mark:]  # the full check reports them, in place
+            return False
+        scope.symbols.update(labels)
+        scope.symbols.discard("")
+        distinct = set(opcodes)
+        distinct.discard("")
+        if not distinct:
+            return True
+        plans = self.plans
+        for opcode in distinct:
+            plan = plans.get(opcode)
+            if plan is None:
+                plan = plans[opcode] = self.plan(opcode)
+            if plan is _SLOW:
+                return False
+        named_guards = set(guards)
+        named_guards.discard("")
+        if not all(self.guard_ok(guard, scope) for guard in named_guards):
+            return False
+        long = len(rows) - opcodes.count("") >= _LONG_FUNCTION
+        if not _all_declared(";".join(rests), scope, self.lookup, long):
+            return False
+        operands_ok = self.operands_ok
+        typing = self.shape_typing(scope) if long else None
+        if typing is None:
+            todo = dict(zip(zip(opcodes, rests, strict=True), rests, strict=True))
+            todo.pop(("", ""), None)
+            for (opcode, _), rest in todo.items():
+                plan = plans[opcode]
+                if isinstance(plan, _Plan) and not operands_ok(rest, plan, scope):
+                    return False
+            return True
+        # One verdict per (opcode, shape), shared by the functions of the module with the same
+        # typing. Shapes: digits to `0`, then runs of zeros shortened (`%r12` and `%r7` alike), a
+        # split between the digit-exact text and `shape_typing`'s `\d+` to `0`.
+        shapes = ";".join(rests).translate(_ZERO_DIGITS).replace("00", "0").replace("00", "0").split(";")
+        todo = dict(zip(zip(opcodes, shapes, strict=True), rests, strict=True))
+        todo.pop(("", ""), None)
+        memo = self.verdicts.setdefault(typing, {})
+        for key in todo.keys() - memo.keys():
+            plan = plans[key[0]]
+            memo[key] = not isinstance(plan, _Plan) or operands_ok(todo[key], plan, scope)
+        return all(map(memo.__getitem__, todo))
+
+    def resolve_ranges(self, scope: _Scope) -> None:
+        """Resolve the members of each register range in bulk (what `lookup` answers for `%r7`
+        given `%r<N>`, when the prefix does not end in a digit); exact registers win, as in
+        `lookup`. Only a long function uses enough of them to pay for this."""
+        resolved = scope.resolved
+        for prefix, (count, reg_type) in scope.ranges.items():
+            if count <= _EXPAND_MAX and prefix and not prefix[-1].isdigit():
+                resolved.update(dict.fromkeys([prefix + str(i) for i in range(count)], (True, reg_type)))
+        for name, reg_type in scope.regs.items():
+            resolved[name] = (True, reg_type)
+
     def check_by_shape(self, instructions: list[Instruction], shapes: list[str], scope: _Scope) -> None:
         """A long function with no undeclared name: judge each distinct opcode, guard and
         (opcode, shape) once, then give the full check exactly the instructions the per-instruction
@@ -794,33 +890,45 @@ class _Checker:
 
     def shapes_resolve_alike(self, scope: _Scope) -> bool:
         """Whether two names that differ only in their digit runs always get the same type from
-        `lookup`, so that an operand verdict depends on an instruction's digit-free shape only.
+        `lookup`, so that an operand verdict depends on an instruction's digit-free shape only
+        (see `shape_typing`)."""
+        return self.shape_typing(scope) is not None
+
+    def shape_typing(self, scope: _Scope) -> frozenset[tuple[str, str | None]] | None:
+        """The type of each typed name's digit-free shape, when two names that differ only in
+        their digit runs always get the same type from `lookup`; None when they may not.
 
         Shapes of typed names: each register range `%r<N>` (prefix without a trailing digit:
         `%r0`), each exact register. They must not share a shape with a differently typed
         register nor with an untyped name (symbol, label, parameter, special register). Names of
         a range's shape past its count are undeclared: such instructions take the full check
         (see `unknown`) and never reach the memo. Declared names the name pattern cannot see
-        disable the memo.
+        disable the memo. Operand verdicts depend on the opcode, the shape and this mapping only,
+        so two functions with the same mapping can share them.
         """
         typed: dict[str, str | None] = {}
         for prefix, (_, reg_type) in scope.ranges.items():
             if not _PLAIN_NAME.fullmatch(prefix) or prefix[-1].isdigit():
-                return False
-            typed[_DIGITS.sub("0", prefix) + "0"] = reg_type
+                return None
+            shape = _DIGITS.sub("0", prefix) + "0"
+            if typed.get(shape, reg_type) != reg_type:
+                return None
+            typed[shape] = reg_type
         for name, reg_type in scope.regs.items():
             if not _PLAIN_NAME.fullmatch(name):
-                return False
+                return None
             shape = _DIGITS.sub("0", name)
             if typed.get(shape, reg_type) != reg_type:
-                return False
+                return None
             typed[shape] = reg_type
         untyped = _untyped_shapes(self.usable_sregs)
         for name in (*scope.symbols, *self.module_symbols):
             shape = _DIGITS.sub("0", name)
             if shape in typed:
-                return False
-        return not any(shape in untyped for shape in typed)
+                return None
+        if any(shape in untyped for shape in typed):
+            return None
+        return frozenset(typed.items())
 
     def plan(self, opcode: str) -> _Plan | object:
         """What the fast path checks for this opcode: `_SLOW` when the opcode alone has issues (the
@@ -1063,3 +1171,12 @@ def _type_hint(expected: str) -> str:
     if kind == "f":
         return f"use a {expected} or .b{size} register (convert with cvt or mov.b{size} first)"
     return f"use a {size}-bit integer or .b{size} register (convert with cvt first)"
+
+
+# The register types `check_operands` rejects where a type is wanted: a property of the fixed type
+# table above, computed once when the module loads (like the table itself).
+_INCOMPATIBLE: dict[tuple[str, bool], frozenset[str]] = {
+    (expected, wider_ok): frozenset(t for t in _TYPE_INFO if not _compatible(expected, t, wider_ok))
+    for expected in _TYPE_INFO
+    for wider_ok in (False, True)
+}

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import accumulate
 
 __all__ = ["Directive", "Function", "Instruction", "Label", "Module", "Operand", "Statement", "parse_module"]
 
 _COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|//[^\n]*|/\*.*?\*/', re.S)
 _LINE_COMMENT = re.compile(r"//[^\n]*")
+_QUOTE_BEFORE_COMMENT = re.compile(r'"[^\n]*//')
 _NOT_NEWLINE = re.compile(r"[^\n]")
-_NEWLINE = re.compile(r"\n")
 _SKIP = re.compile(r"[ \t\r\n\f\v]*")
 _LABEL = re.compile(r"([A-Za-z_$][\w$]*)\s*:(?!:)")
 _DIRECTIVE = re.compile(r"\.[A-Za-z_][\w:]*")
@@ -36,6 +37,7 @@ _FAST_STATEMENT = re.compile(
     r"[ \t\r\n\f\v]*(?:(\.[A-Za-z_][\w:]*)([^;{]*+);|(?![A-Za-z_$][\w$]*\s*:(?!:))"
     r"(@\s*(!?)\s*([%$\w]+)\s*)?([A-Za-z_][\w]*(?:\.[\w:]+)*)((?:[^;{}]++|\{[^;{}]*+\})*+);)"
 )
+
 # Directives that end at the end of their line (they take no semicolon).
 _LINE_DIRECTIVES = frozenset(
     {
@@ -55,6 +57,22 @@ _LINE_DIRECTIVES = frozenset(
         ".noreturn",
     }
 )
+
+# One statement of a function body, for a whole body in one `findall` (see `_bulk_rows`): groups
+# 1-2 a `;`-terminated directive other than a line directive or `.section` (the loop's fast
+# directive), 3-7 an instruction (the loop's fast instruction, guard, opcode, operand text), 8 a
+# label (`_LABEL`), 9 a brace or a stray `;`, 10 anything else (junk: the body is not plain).
+_BODY_ITEM = re.compile(
+    r"[ \t\r\n\f\v]*(?:(\.(?!(?:"
+    + "|".join(sorted((d[1:] for d in (*_LINE_DIRECTIVES, ".section")), key=len, reverse=True))
+    + r")(?![\w:]))[A-Za-z_][\w:]*)([^;{]*+);|(?![A-Za-z_$][\w$]*\s*:(?!:))"
+    r"(@\s*(!?)\s*([%$\w]+)\s*)?([A-Za-z_][\w]*(?:\.[\w:]+)*)((?:[^;{}]++|\{[^;{}]*+\})*+);"
+    r"|([A-Za-z_$][\w$]*)\s*:(?!:)|([{};])|(\S))"
+)
+_BRACE, _JUNK = 8, 9
+_BULK_MIN_CHARS = 640  # about 20 lines of nvcc output
+# A body up to its closing brace, with braces nested at most two deep inside (deeper: no bulk).
+_BODY_END = re.compile(r"(?:[^{}]++|\{(?:[^{}]++|\{[^{}]*+\})*+\})*+\}")
 
 
 @dataclass(slots=True)
@@ -114,12 +132,37 @@ class Label:
 Statement = Instruction | Directive | Label
 
 
-@dataclass(slots=True)
 class Function:
-    header: Directive
-    name: str
-    body: list[Statement] = field(default_factory=list)
-    params: list[str] = field(default_factory=list)
+    """One `.entry` or `.func` with a body. A body of plain statements only (see `_BODY_ITEM`) is
+    parsed in bulk: `rows` holds its statements as `_BODY_ITEM.findall` tuples (no positions), and
+    `body` (with positions) is built on first use, by the same statement loop as any other body, so
+    the checker pays for positions only in a function it has to report on."""
+
+    __slots__ = ("_body", "_module", "header", "name", "params", "rows", "span")
+
+    def __init__(self, header: Directive, name: str) -> None:
+        self.header = header
+        self.name = name
+        self.params: list[str] = []
+        self._body: list[Statement] | None = []
+        self._module: Module | None = None
+        self.rows: list[tuple[str, ...]] | None = None  # bulk statements, when the body is plain
+        self.span: tuple[int, int] = (0, 0)  # the body between its braces, when parsed in bulk
+
+    @property
+    def body(self) -> list[Statement]:
+        if self._body is None:
+            assert self._module is not None
+            self._body = []
+            _scan(self._module, self.span[0], self.span[1], self, bulk=False)
+        return self._body
+
+    def defer(self, module: Module, start: int, end: int, rows: list[tuple[str, ...]]) -> None:
+        """Keep a plain body as bulk rows; its statements are parsed when `body` is first read."""
+        self._module = module
+        self.span = (start, end)
+        self.rows = rows
+        self._body = None
 
 
 class Module:
@@ -141,7 +184,10 @@ class Module:
     @property
     def line_starts(self) -> list[int]:
         if self._line_starts is None:
-            self._line_starts = [0, *(m.end() for m in _NEWLINE.finditer(self.text))]
+            # Each line's start: the running sum of the line lengths plus their `\n` (one more
+            # entry past the end than the newlines give, which no position reaches).
+            lengths = map((1).__add__, map(len, self.text.split("\n")))
+            self._line_starts = list(accumulate(lengths, initial=0))
         return self._line_starts
 
     def line_col(self, pos: int) -> tuple[int, int]:
@@ -155,6 +201,10 @@ def _blank(match: re.Match[str]) -> str:
     if text.startswith('"'):
         return text
     return _NOT_NEWLINE.sub(" ", text)
+
+
+def _blank_line(match: re.Match[str]) -> str:
+    return " " * (match.end() - match.start())
 
 
 _OPERAND = re.compile(r"(?:\[[^\]]*\]|\{[^}]*\}|\([^)]*\)|[^,\[{(])+")
@@ -193,22 +243,66 @@ def _params(header: str) -> list[str]:
 _FUNC_NAME = re.compile(r"\.(?:entry|func)\s*(?:\([^)]*\)\s*)?([A-Za-z_$%][\w$]*)")
 
 
-def parse_module(source: str) -> Module:
-    """Split `source` into header directives and functions (one linear scan)."""
+def parse_module(source: str, *, bulk: bool = True) -> Module:
+    """Split `source` into header directives and functions (one linear scan). With `bulk`, plain
+    function bodies are kept as rows and their statements parsed only when read (see `Function`);
+    `bulk=False` parses every body statement by statement (the reference the bulk path must match)."""
     if "/" not in source:
         text = source
     elif '"' not in source and "/*" not in source:
         # Line comments only (nvcc's output): dropping them keeps every line and every column
         # before them, which is all a diagnostic can point at.
         text = _LINE_COMMENT.sub("", source)
+    elif "/*" not in source and _QUOTE_BEFORE_COMMENT.search(source) is None:
+        # Strings (`.pragma "nounroll";`) but none before a `//` on its line: each line's first
+        # `//` starts its comment, as `_COMMENT` finds it; blanked the same way, far faster.
+        text = _LINE_COMMENT.sub(_blank_line, source)
     else:
         text = _COMMENT.sub(_blank, source)
-    find = text.find
     module = Module(text)
-    n = len(text)
-    pos = 0
-    depth = 0
-    function: Function | None = None
+    _scan(module, 0, len(text), None, bulk=bulk)
+    return module
+
+
+def _bulk_rows(text: str, start: int) -> tuple[int, list[tuple[str, ...]]] | None:
+    """The end (its closing brace) and the `_BODY_ITEM` rows of a function body that starts at
+    `start`, when the statement loop would read it as plain statements, labels and balanced
+    braces only: no row is junk, and the braces the loop counts never close the body early.
+
+    Why the rows are the loop's statements: each alternative of `_BODY_ITEM` is the loop's own
+    pattern for that statement kind (the two `_FAST_STATEMENT` branches minus line directives and
+    `.section`, which the loop handles apart, `_LABEL`, a brace, a `;`), tried in an order in which
+    at most one can match, and each ends at the same character with or without the end bound."""
+    end = _BODY_END.match(text, start)
+    if end is None:
+        return None
+    close = end.end() - 1
+    if close - start < _BULK_MIN_CHARS:
+        return None  # a short body: parsing it statement by statement costs no more
+    rows = _BODY_ITEM.findall(text, start, close)
+    if not rows:
+        return close, rows
+    columns = list(zip(*rows, strict=True))
+    if any(columns[_JUNK]):
+        return None
+    braces = "".join(columns[_BRACE]).replace(";", "")
+    if braces:
+        depth = 0
+        for c in braces:
+            depth += 1 if c == "{" else -1
+            if depth < 0:
+                return None
+        if depth:
+            return None
+    return close, rows
+
+
+def _scan(module: Module, pos: int, n: int, function: Function | None, *, bulk: bool) -> None:
+    """The statement loop over `module.text[pos:n]`, inside `function` (a body being built) or at
+    the top level (`function` None)."""
+    text = module.text
+    find = text.find
+    depth = 0 if function is None else 1
     pending: Function | None = None
     skip = _SKIP.match
     fast_statement = _FAST_STATEMENT.match
@@ -247,9 +341,13 @@ def parse_module(source: str) -> Module:
         c = text[pos]
         if c == "{":
             depth += 1
+            pos += 1
             if pending is not None and depth == 1:
                 function, pending = pending, None
-            pos += 1
+                found = _bulk_rows(text, pos) if bulk else None
+                if found is not None:
+                    function.defer(module, pos, found[0], found[1])
+                    pos = found[0]  # its closing brace, read below
             continue
         if c == "}":
             depth -= 1
@@ -313,7 +411,6 @@ def parse_module(source: str) -> Module:
         instruction = _instruction(text, pos, semi)
         (function.body if function is not None else module.stray).append(instruction)
         pos = semi + 1 if semi < n and text[semi] == ";" else semi
-    return module
 
 
 def _instruction(text: str, pos: int, end: int) -> Instruction:

@@ -276,6 +276,9 @@ class Tables:
     families: tuple[str, ...]
     full_names: tuple[str, ...] = field(default=())
     corrections: tuple[Correction, ...] = field(default=())
+    # The special registers grouped by their requirement (a handful of groups): which are usable
+    # on a target and `.version` is then a few requirement tests, not one per register.
+    special_register_groups: tuple[tuple[Requirement, frozenset[str]], ...] = field(default=())
 
     def target(self, name: str) -> Target | None:
         """A known target by name; unknown `sm_NN[a|f]` names are resolved as best we can."""
@@ -766,7 +769,17 @@ def build_tables(paths: Iterable[Path], overlays: Iterable[Path] = ()) -> Tables
         families=tuple(f.family for f in families),
         full_names=tuple(sorted({f.name for f in forms.values()} | mnemonics)),
         corrections=tuple(corrections),
+        special_register_groups=_group_by_requirement(sregs),
     )
+
+
+def _group_by_requirement(
+    sregs: Mapping[str, SpecialRegister],
+) -> tuple[tuple[Requirement, frozenset[str]], ...]:
+    groups: dict[Requirement, set[str]] = {}
+    for name, sreg in sregs.items():
+        groups.setdefault(sreg.req, set()).add(name)
+    return tuple((req, frozenset(names)) for req, names in groups.items())
 
 
 def _newest_overlay() -> Path | None:

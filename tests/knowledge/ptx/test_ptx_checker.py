@@ -26,8 +26,8 @@ def module(body: str, *, target: str = "sm_80", version: str = "7.0") -> str:
     )
 
 
-def errors(source: str, **kwargs: str) -> list[Diagnostic]:
-    return [d for d in check_ptx(source, **kwargs) if d.is_error]
+def errors(source: str, target: str | None = None) -> list[Diagnostic]:
+    return [d for d in check_ptx(source, target=target) if d.is_error]
 
 
 def only_error(body: str, **kwargs: str) -> Diagnostic:
