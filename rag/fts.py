@@ -8,6 +8,13 @@ keyed by the same chunk ids, so a hit from either side is rendered from here.
 Lexical search is FTS5 over the *output of the lexical tokenizer* (`rag.lexical.tokenize`), indexed
 with a tokenizer that keeps `.`, `_` and `%` inside tokens: `ld.global.nc`, `%tid.x` and
 `tl.program_id` stay searchable whole and by their parts, exactly as in the in-memory BM25 index.
+
+Each chunk is indexed in two columns: `title` (the file's name and the chunk's heading path) and
+`body` (its text). BM25 weighs a title match `TITLE_WEIGHT` times a body match: a page named
+`cb_wait_front.rst` or a section titled "Unknown symbols and declarations" is *about* those words,
+while a body may only mention them in passing. The terms are derived data, so when the tokenizer or
+the columns change (`INDEX_VERSION`), the index is rebuilt from the stored chunks on first use; no
+re-ingest is needed.
 """
 
 from __future__ import annotations
@@ -22,7 +29,23 @@ from pathlib import Path
 
 from rag.lexical import Chunk, tokenize
 
-__all__ = ["CollectionInfo", "FileRecord", "FtsStore", "StoredChunk"]
+__all__ = [
+    "BODY_WEIGHT",
+    "INDEX_VERSION",
+    "TITLE_WEIGHT",
+    "CollectionInfo",
+    "FileRecord",
+    "FtsStore",
+    "StoredChunk",
+    "title_terms",
+]
+
+INDEX_VERSION = "2"
+"""Bump when `tokenize` or the indexed columns change: stores rebuild their terms from the chunks."""
+TITLE_WEIGHT = 2.0
+BODY_WEIGHT = 1.0
+"""BM25 column weights (measured on `bench/rag_eval.py`'s tuning half: 1, 2, 3 and 5 tried; 2 and 3
+tie, 5 loses questions whose words are only in the body)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -51,10 +74,26 @@ CREATE TABLE IF NOT EXISTS chunks (
     text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_collection ON chunks (collection);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    terms, collection UNINDEXED, tokenize = "unicode61 tokenchars '._%'"
+CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5(
+    title, body, collection UNINDEXED, tokenize = "unicode61 tokenchars '._%'"
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 """
+
+
+def title_terms(source: str, heading: str | None) -> str:
+    """The indexed title of a chunk: its file's name without the suffix (`cb_wait_front`,
+    `cp.async`, `ptx-errors`) and its heading path, as lexical tokens."""
+    name = source.rsplit("/", 1)[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return " ".join(tokenize(stem.replace("-", " ")) + tokenize(heading or ""))
+
+
+def _body_terms(text: str) -> str:
+    return " ".join(tokenize(text))
 
 
 @dataclass(frozen=True)
@@ -97,6 +136,23 @@ def _fts_query(query: str) -> str:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
+def _ensure_index_version(db: sqlite3.Connection) -> None:
+    """Rebuild the lexical terms from the stored chunks when they were indexed by another version
+    of the tokenizer or columns (an older kernelwright, or a store that predates `meta`)."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'index_version'").fetchone()
+    if row is not None and row[0] == INDEX_VERSION:
+        return
+    with db:
+        db.execute("DROP TABLE IF EXISTS chunks_fts")  # version 1: one column of terms
+        db.execute("DELETE FROM chunk_terms")
+        rows = db.execute("SELECT rowid, source, heading, text, collection FROM chunks").fetchall()
+        db.executemany(
+            "INSERT INTO chunk_terms (rowid, title, body, collection) VALUES (?, ?, ?, ?)",
+            ((r[0], title_terms(r[1], r[2]), _body_terms(r[3]), r[4]) for r in rows),
+        )
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('index_version', ?)", (INDEX_VERSION,))
+
+
 class FtsStore:
     """The SQLite side. Opens a short-lived connection per operation, so one store may be shared by
     threads and several processes may use the file (SQLite serialises the writers)."""
@@ -110,6 +166,7 @@ class FtsStore:
         connection = sqlite3.connect(self.path, timeout=30.0)
         try:
             connection.executescript(_SCHEMA)
+            _ensure_index_version(connection)
             with connection:
                 yield connection
         finally:
@@ -145,7 +202,7 @@ class FtsStore:
     def drop_collection(self, name: str) -> None:
         with self._connect() as db:
             rowids = [r[0] for r in db.execute("SELECT rowid FROM chunks WHERE collection = ?", (name,))]
-            db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", ((r,) for r in rowids))
+            db.executemany("DELETE FROM chunk_terms WHERE rowid = ?", ((r,) for r in rowids))
             db.execute("DELETE FROM chunks WHERE collection = ?", (name,))
             db.execute("DELETE FROM files WHERE collection = ?", (name,))
             db.execute("DELETE FROM collections WHERE name = ?", (name,))
@@ -175,7 +232,7 @@ class FtsStore:
                         "SELECT rowid FROM chunks WHERE collection = ? AND path = ?", (collection, path)
                     )
                 ]
-                db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", ((r,) for r in rowids))
+                db.executemany("DELETE FROM chunk_terms WHERE rowid = ?", ((r,) for r in rowids))
                 db.execute("DELETE FROM chunks WHERE collection = ? AND path = ?", (collection, path))
                 db.execute("DELETE FROM files WHERE collection = ? AND path = ?", (collection, path))
             now = _now()
@@ -195,10 +252,14 @@ class FtsStore:
                             chunk.text,
                         ),
                     )
-                    terms = " ".join(tokenize(chunk.text) + tokenize(chunk.heading or ""))
                     db.execute(
-                        "INSERT INTO chunks_fts (rowid, terms, collection) VALUES (?, ?, ?)",
-                        (cursor.lastrowid, terms, collection),
+                        "INSERT INTO chunk_terms (rowid, title, body, collection) VALUES (?, ?, ?, ?)",
+                        (
+                            cursor.lastrowid,
+                            title_terms(chunk.source, chunk.heading),
+                            _body_terms(chunk.text),
+                            collection,
+                        ),
                     )
                 db.execute(
                     "INSERT INTO files (collection, path, source, sha256, chunk_ids, ingested_at)"
@@ -222,11 +283,11 @@ class FtsStore:
             return []
         with self._connect() as db:
             rows = db.execute(
-                "SELECT c.id, -bm25(chunks_fts) AS score FROM chunks_fts"
-                " JOIN chunks c ON c.rowid = chunks_fts.rowid"
-                " WHERE chunks_fts MATCH ? AND chunks_fts.collection = ?"
+                "SELECT c.id, -bm25(chunk_terms, ?, ?) AS score FROM chunk_terms"
+                " JOIN chunks c ON c.rowid = chunk_terms.rowid"
+                " WHERE chunk_terms MATCH ? AND chunk_terms.collection = ?"
                 " ORDER BY score DESC, c.source, c.start_line LIMIT ?",
-                (match, collection, limit),
+                (TITLE_WEIGHT, BODY_WEIGHT, match, collection, limit),
             ).fetchall()
         return [(r[0], float(r[1])) for r in rows]
 

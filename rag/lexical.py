@@ -31,6 +31,7 @@ __all__ = [
     "HeadingFinder",
     "LexicalIndex",
     "clean_query",
+    "singular",
     "split_markdown",
     "split_outline",
     "split_text",
@@ -79,12 +80,28 @@ class Chunk:
     text: str
 
 
+_PLURAL_KEEP = ("ss", "us", "is", "ous")
+
+
+def singular(word: str) -> str:
+    """A plain English word without its plural `s` (`masks` -> `mask`, `entries` -> `entry`), so
+    prose and titles match whichever number they use. Deliberately light: only alphabetic words of
+    five letters or more, never `-ss`, `-us`, `-is` words (`address`, `status`, `axis`)."""
+    if len(word) < 5 or not word.isalpha() or not word.endswith("s") or word.endswith(_PLURAL_KEEP):
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    return word[:-1]
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased search tokens. Dotted and underscored identifiers are kept whole and also split:
     `ld.global.nc` gives `ld.global.nc`, `ld.global`, `ld`, `global`, `nc`; `%tid.x` gives `%tid.x`,
     `tid.x`, `tid`; `tl.program_id` gives `tl.program_id`, `tl`, `program_id`, `program`, `id`.
     CamelCase names are also split into words: `CreateCircularBuffer` adds `create`, `circular`,
-    `buffer`, so API names match prose ("circular buffer") and the reverse."""
+    `buffer`, so API names match prose ("circular buffer") and the reverse. Plain words and the
+    words of CamelCase names lose a plural `s` (`singular`); identifiers and their `_` parts do not
+    (`__syncthreads` gives `syncthreads`)."""
     tokens: list[str] = []
     for match in _TOKEN.finditer(text):
         raw = match.group(0)
@@ -92,12 +109,12 @@ def tokenize(text: str) -> list[str]:
         if raw != whole and raw != raw.upper():
             words = [w.lower() for w in _CAMEL.findall(raw)]
             if len(words) > 1:
-                tokens.extend(w for w in words if len(w) > 1 and w not in _STOPWORDS)
+                tokens.extend(singular(w) for w in words if len(w) > 1 and w not in _STOPWORDS)
         core = whole.lstrip("%")
         parts = core.split(".")
         if len(parts) == 1 and "_" not in core and whole == core:
             if core not in _STOPWORDS and len(core) > 1:
-                tokens.append(core)
+                tokens.append(singular(core))
             continue
         tokens.append(whole)
         if whole != core:

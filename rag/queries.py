@@ -3,7 +3,10 @@
 The raw problem source would make a poor query: most of it is boilerplate (imports, `get_inputs`)
 whose words match every guide. What decides which guide sections help is the operators `Model`
 uses and the target; when fixing a compile error, it is the instruction and identifier names the
-compiler complained about, which the guides on errors mention verbatim.
+compiler complained about, which the guides on errors mention verbatim. Messages go through
+`rag.diagnostics.strip_noise` first (paths, hex addresses and numbered registers dropped; nvcc's
+built-in types named by their variables, `dim3` -> `blockDim gridDim`), as a pasted log does in
+`rag.hybrid.search`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from kernelwright.domain import Diagnostic, Problem, Target
+from rag.diagnostics import strip_noise
 
 __all__ = ["MAX_QUERY_TERMS", "build_query", "problem_operations"]
 
@@ -126,7 +130,7 @@ def _family_terms(operations: Iterable[str]) -> list[str]:
 
 def _diagnostic_terms(diagnostic: Diagnostic) -> list[str]:
     """Instruction, directive and identifier tokens of one diagnostic, most specific first."""
-    text = diagnostic.message
+    text = strip_noise(diagnostic.message)
     special: list[str] = []
     for match in _QUOTED.finditer(text):
         quoted = next(group for group in match.groups() if group is not None)

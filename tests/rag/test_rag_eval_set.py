@@ -7,11 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from bench.rag_eval import COLLECTION, KINDS, build_collection, evaluate, load_eval_set
+from bench.rag_eval import (
+    KINDS,
+    SPLITS,
+    Retriever,
+    build_collection,
+    evaluate,
+    goals,
+    load_eval_set,
+    search_with,
+    split_of,
+)
 from kernelwright.domain import Hit
 from kernelwright.settings import Settings
 from knowledge.ptx_docs import ptx_documents
-from rag.hybrid import Mode, search
 from rag.lexical import clean_query
 
 GUIDES = Path(__file__).resolve().parents[2] / "knowledge" / "guides"
@@ -65,13 +74,25 @@ def test_small_eval_over_builtin_knowledge(settings: Settings) -> None:
     subset = [i for kind in KINDS for i in [x for x in items if x.kind == kind][:4]]
     build_collection(settings, None)
 
-    def run(query: str, mode: Mode) -> list[Hit]:
-        return search(query, collection=COLLECTION, k=10, settings=settings, mode=mode)
+    def run(query: str, mode: Retriever) -> list[Hit]:
+        return search_with(settings, query, mode)
 
     figures = evaluate(subset, run)
     assert figures["fused"]["overall"]["n"] == len(subset)
     assert figures["fused"]["overall"]["recall@5"] >= 0.75
     assert figures["lexical"]["overall"]["recall@5"] >= 0.75
+    assert figures["fused"]["overall"]["mrr@10"] >= figures["rrf"]["overall"]["mrr@10"]
+    assert sum(figures["fused"][s]["n"] for s in SPLITS if s in figures["fused"]) == len(subset)
+    assert set(goals(figures)) >= {"fused_recall@5>=0.95", "fused_mrr@10>=0.85"}
+
+
+def test_split_is_fixed_and_balanced() -> None:
+    items = load_eval_set()
+    assert split_of("cb_wait_front") == split_of("cb_wait_front")
+    halves = [sum(1 for i in items if i.split == s) for s in SPLITS]
+    assert min(halves) >= len(items) // 3  # a real held-out half, not a token one
+    for kind in KINDS:
+        assert {i.split for i in items if i.kind == kind} == set(SPLITS)
 
 
 @pytest.mark.slow
@@ -80,7 +101,7 @@ def test_eval_over_tt_metal_subset(settings: Settings) -> None:
     items = [i for i in load_eval_set() if i.needs_corpus][:6]
     build_collection(settings, CORPUS)
 
-    def run(query: str, mode: Mode) -> list[Hit]:
-        return search(query, collection=COLLECTION, k=10, settings=settings, mode=mode)
+    def run(query: str, mode: Retriever) -> list[Hit]:
+        return search_with(settings, query, mode)
 
     assert evaluate(items, run, modes=("fused",))["fused"]["overall"]["recall@5"] >= 0.5
