@@ -1,7 +1,7 @@
 """The FastAPI app: one router per resource, services built once in the lifespan, errors mapped to HTTP.
 
 `create_app(settings)` migrates the database, builds the executor (sandboxed verifier workers), the
-retriever and the job and session managers (and the batch manager, when the batches package is present),
+retriever and the job, session and batch managers,
 resumes the runs a previous server left unfinished, and stops them (without marking them) at shutdown
 so the next start resumes them again.
 """
@@ -9,18 +9,16 @@ so the next start resumes them again.
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import ModuleType
-from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
+from api.batch.manager import BatchManager
 from api.db.engine import Database
 from api.middleware import BodyLimitMiddleware, RequestLogMiddleware
-from api.routes import health, jobs, keys, sessions
+from api.routes import batches, health, jobs, keys, sessions
 from api.services.container import Services
 from api.services.events import EventHub
 from api.services.jobs import JobManager
@@ -63,27 +61,6 @@ def error_status(exc: KernelwrightError) -> int:
     return status.HTTP_500_INTERNAL_SERVER_ERROR
 
 
-def _batches_module() -> ModuleType | None:
-    """The batches router, when that module is present (it is built separately)."""
-    try:
-        return importlib.import_module("api.routes.batches")
-    except ModuleNotFoundError as exc:
-        if exc.name == "api.routes.batches":
-            return None
-        raise
-
-
-def _batch_manager_class() -> Any | None:
-    """The batch manager class, when the batches package is present; the lifespan recovers its batches."""
-    try:
-        module = importlib.import_module("api.batch.manager")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("api.batch", "api.batch.manager"):
-            return None
-        raise
-    return getattr(module, "BatchManager", None)
-
-
 def create_app(
     settings: Settings,
     *,
@@ -94,7 +71,6 @@ def create_app(
 ) -> FastAPI:
     """The service app. Injected parts (a provider factory, an executor) replace the defaults."""
     metrics = ServiceMetrics()
-    batches = _batches_module()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -131,18 +107,14 @@ def create_app(
             sessions=SessionManager(**shared),  # type: ignore[arg-type]
         )
         app.state.services = services
+        batch_manager = app.state.batch_manager = BatchManager(services)
         resumed = await services.jobs.recover() + await services.sessions.recover()
-        batch_manager = None
-        manager_class = _batch_manager_class() if batches is not None else None
-        if manager_class is not None:
-            batch_manager = app.state.batch_manager = manager_class(services)
-            resumed += await batch_manager.recover()
+        resumed += await batch_manager.recover()
         log.info("service started", database=database.url.split("@")[-1], resumed=resumed)
         try:
             yield
         finally:
-            if batch_manager is not None:
-                await batch_manager.shutdown()
+            await batch_manager.shutdown()
             await services.jobs.shutdown()
             await services.sessions.shutdown()
             if own_executor:
@@ -164,8 +136,7 @@ def create_app(
     app.include_router(jobs.router)
     app.include_router(sessions.router)
     app.include_router(keys.router)
-    if batches is not None:
-        app.include_router(batches.router)
+    app.include_router(batches.router)
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     return app

@@ -38,7 +38,9 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo}
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": 30}
+            # a pool big enough for bursts: an overflow connection is opened and closed per use, and
+            # opening one (with its pragmas) was most of a request's time under 100 concurrent clients
+            kwargs.update(connect_args={"timeout": 30}, pool_size=20, max_overflow=40)
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
