@@ -11,6 +11,22 @@ import structlog
 __all__ = ["configure_logging", "get_logger"]
 
 
+class _StderrLogger:
+    """Writes each line to the `sys.stderr` of the moment: test runners (and Ray) swap the stream, and a
+    logger holding the stream of configuration time would write to a closed file later."""
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+def _stderr_logger(*_args: object) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure_logging(level: str = "INFO", fmt: Literal["console", "json"] = "console") -> None:
     """Set up structlog for a process. Call from `main()`-style entry points, never from library code."""
     renderer: structlog.types.Processor = (
@@ -24,7 +40,7 @@ def configure_logging(level: str = "INFO", fmt: Literal["console", "json"] = "co
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
 

@@ -523,13 +523,15 @@ def test_signalling_the_service_or_reading_its_environment_fails(
 
 _DAEMON = """
 import json, os, sys, time
-if os.fork() == 0:
+child = os.fork()
+if child == 0:
     os.setsid()
     if os.fork() == 0:
         os.closerange(0, 3)
         time.sleep(600)  # the daemon: a new session, no terminal, no parent
     os._exit(0)
-time.sleep(0.5)
+os.waitpid(child, 0)  # the daemon exists once its parent has exited (a fixed sleep was racy under load)
+time.sleep(0.2)
 print(json.dumps({"daemonized": True}), flush=True)
 """
 
