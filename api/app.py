@@ -26,6 +26,7 @@ from api.services.limits import RateLimiter
 from api.services.metrics import ServiceMetrics
 from api.services.migrations import upgrade
 from api.services.providers import ProviderFactory, default_provider_factory
+from api.services.run_manager import RunServices
 from api.services.sessions import SessionBusyError, SessionManager
 from api.services.slots import RunSlots
 from kernelwright.errors import (
@@ -84,17 +85,17 @@ def create_app(
         slots = RunSlots(settings.job_concurrency, metrics)
         factory = providers or default_provider_factory(settings)
         the_retriever = retriever or default_retriever(settings)
-        shared = {
-            "settings": settings,
-            "database": database,
-            "providers": factory,
-            "executor": the_executor,
-            "retriever": the_retriever,
-            "metrics": metrics,
-            "hub": hub,
-            "slots": slots,
-            "verify_options": verify_options,
-        }
+        run_services = RunServices(
+            settings=settings,
+            database=database,
+            providers=factory,
+            executor=the_executor,
+            retriever=the_retriever,
+            metrics=metrics,
+            hub=hub,
+            slots=slots,
+            verify_options=verify_options,
+        )
         services = Services(
             settings=settings,
             database=database,
@@ -103,8 +104,8 @@ def create_app(
             retriever=the_retriever,
             limiter=RateLimiter(settings.rate_limit_per_minute),
             metrics=metrics,
-            jobs=JobManager(**shared),  # type: ignore[arg-type]
-            sessions=SessionManager(**shared),  # type: ignore[arg-type]
+            jobs=JobManager(run_services),
+            sessions=SessionManager(run_services),
         )
         app.state.services = services
         batch_manager = app.state.batch_manager = BatchManager(services)

@@ -42,7 +42,7 @@ import docker
 from kernelwright.errors import DockerUnavailableError, SandboxError
 from kernelwright.logs import get_logger
 from kernelwright.settings import Settings
-from sandbox.executor import Executor, ProcessSpec, WorkerExited, WorkerProcess
+from sandbox.executor import Executor, ProcessSpec, WorkerExited, WorkerProcess, parse_message
 
 __all__ = ["SANDBOX_UID", "DockerExecutor", "DockerOptions", "docker_client", "sweep_stale"]
 
@@ -259,13 +259,7 @@ class DockerWorker(WorkerProcess):
             status = await self._wait_exit(10)
             await asyncio.to_thread(self._pump.done.wait, 2)
             raise WorkerExited(status, self.stderr_tail + await self._oom_note())
-        try:
-            message = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SandboxError(f"worker sent a malformed message: {line[:200]!r}") from exc
-        if not isinstance(message, dict):
-            raise SandboxError(f"worker sent a non-object message: {line[:200]!r}")
-        return message
+        return parse_message(line)
 
     async def _wait_exit(self, timeout: float) -> int | None:
         if self._status is None:

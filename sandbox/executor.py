@@ -39,6 +39,7 @@ __all__ = [
     "ProcessSpec",
     "WorkerExited",
     "WorkerProcess",
+    "parse_message",
     "scrubbed_env",
 ]
 
@@ -124,6 +125,17 @@ class Executor(ABC):
         """Release what the executor keeps between workers (a zygote process, a Docker client)."""
 
 
+def parse_message(line: bytes) -> dict[str, Any]:
+    """One protocol line from a worker as a JSON object; anything else is a `SandboxError`."""
+    try:
+        message = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise SandboxError(f"worker sent a malformed message: {line[:200]!r}") from exc
+    if not isinstance(message, dict):
+        raise SandboxError(f"worker sent a non-object message: {line[:200]!r}")
+    return message
+
+
 def scrubbed_env(extra: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Only allowlisted variables of `base` (default: this process) plus `extra`: secrets never pass."""
     source = os.environ if base is None else base
@@ -190,13 +202,7 @@ class _StreamWorker(WorkerProcess):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._drain), 2)
             raise WorkerExited(status, self.stderr_tail)
-        try:
-            message = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SandboxError(f"worker sent a malformed message: {line[:200]!r}") from exc
-        if not isinstance(message, dict):
-            raise SandboxError(f"worker sent a non-object message: {line[:200]!r}")
-        return message
+        return parse_message(line)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._kill)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -19,22 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.graph import build_graph
 from agent.run import GenerationRequest, open_checkpointer, run_generation
 from agent.state import RunState
-from api.db.engine import Database
 from api.db.models import Job
-from api.services.events import EventHook, EventHub, EventRecorder, Statement
+from api.services.events import EventHook, EventRecorder, Statement
 from api.services.keys import KeyRecord, add_spend
-from api.services.metrics import ServiceMetrics
-from api.services.providers import ProviderFactory, ProviderSpec
+from api.services.providers import ProviderSpec
 from api.services.requests import StoredRequest
-from api.services.slots import RunSlots
+from api.services.run_manager import RunManager, now, reply_usage
 from api.services.summary import summarize
-from kernelwright.domain import TraceEvent, TraceKind
+from kernelwright.domain import TraceEvent
 from kernelwright.errors import KernelwrightError
 from kernelwright.logs import get_logger
-from kernelwright.settings import Settings
-from rag.retriever import Retriever
-from sandbox.executor import Executor
-from sandbox.verify import VerifyOptions
 
 __all__ = ["ACTIVE", "TERMINAL", "JobManager"]
 
@@ -44,36 +37,7 @@ ACTIVE = ("queued", "running")
 TERMINAL = frozenset({"succeeded", "compiled_unverified", "budget_exhausted", "failed", "cancelled"})
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class JobManager:
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        database: Database,
-        providers: ProviderFactory,
-        executor: Executor,
-        retriever: Retriever,
-        metrics: ServiceMetrics,
-        hub: EventHub,
-        slots: RunSlots,
-        verify_options: VerifyOptions | None = None,
-    ) -> None:
-        self.settings = settings
-        self.db = database
-        self.providers = providers
-        self.executor = executor
-        self.retriever = retriever
-        self.metrics = metrics
-        self.hub = hub
-        self.slots = slots
-        self.verify_options = verify_options
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._closing = False
-
+class JobManager(RunManager):
     async def submit(self, key: KeyRecord, request: GenerationRequest, provider: ProviderSpec) -> Job:
         row = Job(
             id=f"job-{uuid.uuid4().hex[:16]}",
@@ -87,7 +51,7 @@ class JobManager:
             turns=0,
             tokens_used=0,
             cost_usd=0.0,
-            created_at=_now(),
+            created_at=now(),
         )
         async with self.db.session() as s:
             s.add(row)
@@ -117,7 +81,7 @@ class JobManager:
             task.cancel()
             await asyncio.wait([task])
             return
-        await self._set(job_id, status="cancelled", finished_at=_now(), error="cancelled by the client")
+        await self._set(job_id, status="cancelled", finished_at=now(), error="cancelled by the client")
 
     async def recover(self) -> int:
         """Resume every job a previous server left queued or running; returns how many."""
@@ -128,14 +92,6 @@ class JobManager:
         if ids:
             log.info("resuming jobs", count=len(ids))
         return len(ids)
-
-    async def shutdown(self) -> None:
-        """Stop running jobs without marking them: the next start resumes them from their checkpoints."""
-        self._closing = True
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def status_counts(self) -> dict[str, int]:
         async with self.db.session() as s:
@@ -165,10 +121,10 @@ class JobManager:
 
     def _spend_hook(self, job_id: str, key_id: str) -> EventHook:
         async def on_event(event: TraceEvent, s: AsyncSession) -> None:
-            if event.kind != TraceKind.REPLY:
+            usage = reply_usage(event)
+            if usage is None:
                 return
-            tokens = int(event.data.get("input_tokens") or 0) + int(event.data.get("output_tokens") or 0)
-            cost = float(event.data.get("cost_usd") or 0.0)
+            tokens, cost = usage
             await s.execute(
                 update(Job)
                 .where(Job.id == job_id)
@@ -201,7 +157,7 @@ class JobManager:
             self.db, self.hub, self.metrics, job_id, hook=self._spend_hook(job_id, row.key_id)
         )
         try:
-            await self._set(job_id, status="running", started_at=row.started_at or _now())
+            await self._set(job_id, status="running", started_at=row.started_at or now())
             await recorder.add("status", {"status": "running"})
             state = await self._checkpoint(job_id)
             result = await run_generation(
@@ -227,7 +183,7 @@ class JobManager:
                     turns=summary.turns,
                     tokens_used=summary.tokens_used,
                     cost_usd=summary.cost_usd,
-                    finished_at=_now(),
+                    finished_at=now(),
                 ),
             )
         except asyncio.CancelledError:
@@ -240,10 +196,10 @@ class JobManager:
             await recorder.add(
                 "status",
                 {"status": "failed", "error": str(exc)},
-                also=self._update(job_id, status="failed", finished_at=_now(), error=str(exc)),
+                also=self._update(job_id, status="failed", finished_at=now(), error=str(exc)),
             )
         finally:
             await recorder.close()
 
     def _cancelled(self, job_id: str) -> Statement:
-        return self._update(job_id, status="cancelled", finished_at=_now(), error="cancelled by the client")
+        return self._update(job_id, status="cancelled", finished_at=now(), error="cancelled by the client")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -19,22 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.run import GenerationRequest
 from agent.session import fork_session, read_session, run_session_round
-from api.db.engine import Database
 from api.db.models import SessionRow, SessionTurn
-from api.services.events import EventHook, EventHub, EventRecorder, Statement
+from api.services.events import EventHook, EventRecorder, Statement
 from api.services.keys import KeyRecord, add_spend
-from api.services.metrics import ServiceMetrics
-from api.services.providers import ProviderFactory, ProviderSpec
+from api.services.providers import ProviderSpec
 from api.services.requests import StoredRequest
-from api.services.slots import RunSlots
+from api.services.run_manager import RunManager, now, reply_usage
 from api.services.summary import summarize
-from kernelwright.domain import TraceEvent, TraceKind
+from kernelwright.domain import TraceEvent
 from kernelwright.errors import KernelwrightError, UserError
 from kernelwright.logs import get_logger
-from kernelwright.settings import Settings
-from rag.retriever import Retriever
-from sandbox.executor import Executor
-from sandbox.verify import VerifyOptions
 
 __all__ = ["SessionBusyError", "SessionManager"]
 
@@ -45,42 +38,14 @@ class SessionBusyError(UserError):
     """The session is running a round; a new message must wait until it is waiting again."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class SessionManager:
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        database: Database,
-        providers: ProviderFactory,
-        executor: Executor,
-        retriever: Retriever,
-        metrics: ServiceMetrics,
-        hub: EventHub,
-        slots: RunSlots,
-        verify_options: VerifyOptions | None = None,
-    ) -> None:
-        self.settings = settings
-        self.db = database
-        self.providers = providers
-        self.executor = executor
-        self.retriever = retriever
-        self.metrics = metrics
-        self.hub = hub
-        self.slots = slots
-        self.verify_options = verify_options
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-
+class SessionManager(RunManager):
     async def create(self, key: KeyRecord, request: GenerationRequest, provider: ProviderSpec) -> str:
         session_id = f"ses-{uuid.uuid4().hex[:16]}"
         async with self.db.session() as s:
             s.add(self._row(session_id, key.id, request, provider))
             await s.flush()
             s.add(
-                SessionTurn(session_id=session_id, index=0, message=None, status="running", created_at=_now())
+                SessionTurn(session_id=session_id, index=0, message=None, status="running", created_at=now())
             )
         self._start(session_id)
         return session_id
@@ -140,10 +105,10 @@ class SessionManager:
             stored["provider"] = ProviderSpec(spec.name, spec.model, (*spec.replies, *replies)).to_json()
             row.request = stored
             row.status = "running"
-            row.updated_at = _now()
+            row.updated_at = now()
             s.add(
                 SessionTurn(
-                    session_id=session_id, index=index, message=content, status="running", created_at=_now()
+                    session_id=session_id, index=index, message=content, status="running", created_at=now()
                 )
             )
         return index
@@ -189,12 +154,6 @@ class SessionManager:
             self._start(session_id)
         return len(ids)
 
-    async def shutdown(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
     async def status_counts(self) -> dict[str, int]:
         async with self.db.session() as s:
             rows = await s.execute(select(SessionRow.status, func.count()).group_by(SessionRow.status))
@@ -213,8 +172,8 @@ class SessionManager:
             request=StoredRequest.dump(request, provider),
             tokens_used=0,
             cost_usd=0.0,
-            created_at=_now(),
-            updated_at=_now(),
+            created_at=now(),
+            updated_at=now(),
         )
 
     def _start(self, session_id: str) -> None:
@@ -237,22 +196,22 @@ class SessionManager:
             await s.execute(
                 update(SessionTurn)
                 .where(SessionTurn.id == turn_id)
-                .values(status=turn_status, checkpoint_id=checkpoint_id, summary=summary, finished_at=_now())
+                .values(status=turn_status, checkpoint_id=checkpoint_id, summary=summary, finished_at=now())
             )
             await s.execute(
                 update(SessionRow)
                 .where(SessionRow.id == session_id)
-                .values(status="waiting" if error is None else "failed", error=error, updated_at=_now())
+                .values(status="waiting" if error is None else "failed", error=error, updated_at=now())
             )
 
         return run
 
     def _spend_hook(self, session_id: str, key_id: str) -> EventHook:
         async def on_event(event: TraceEvent, s: AsyncSession) -> None:
-            if event.kind != TraceKind.REPLY:
+            usage = reply_usage(event)
+            if usage is None:
                 return
-            tokens = int(event.data.get("input_tokens") or 0) + int(event.data.get("output_tokens") or 0)
-            cost = float(event.data.get("cost_usd") or 0.0)
+            tokens, cost = usage
             await s.execute(
                 update(SessionRow)
                 .where(SessionRow.id == session_id)

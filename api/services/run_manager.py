@@ -1,0 +1,74 @@
+"""What the job and the session managers share: the services a run needs, their tasks, and spend.
+
+Both run the generation graph as asyncio tasks under the same run slots, record events through the
+same hub and charge the same key; only what they store per run differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from api.db.engine import Database
+from api.services.events import EventHub
+from api.services.metrics import ServiceMetrics
+from api.services.providers import ProviderFactory
+from api.services.slots import RunSlots
+from kernelwright.domain import TraceEvent, TraceKind
+from kernelwright.settings import Settings
+from rag.retriever import Retriever
+from sandbox.executor import Executor
+from sandbox.verify import VerifyOptions
+
+__all__ = ["RunManager", "RunServices", "now", "reply_usage"]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def reply_usage(event: TraceEvent) -> tuple[int, float] | None:
+    """Tokens and cost of a model reply event; None for every other event."""
+    if event.kind != TraceKind.REPLY:
+        return None
+    tokens = int(event.data.get("input_tokens") or 0) + int(event.data.get("output_tokens") or 0)
+    return tokens, float(event.data.get("cost_usd") or 0.0)
+
+
+@dataclass(frozen=True)
+class RunServices:
+    settings: Settings
+    database: Database
+    providers: ProviderFactory
+    executor: Executor
+    retriever: Retriever
+    metrics: ServiceMetrics
+    hub: EventHub
+    slots: RunSlots
+    verify_options: VerifyOptions | None = None
+
+
+class RunManager:
+    """The services and the running tasks of one kind of run (jobs or session rounds)."""
+
+    def __init__(self, services: RunServices) -> None:
+        self.settings = services.settings
+        self.db = services.database
+        self.providers = services.providers
+        self.executor = services.executor
+        self.retriever = services.retriever
+        self.metrics = services.metrics
+        self.hub = services.hub
+        self.slots = services.slots
+        self.verify_options = services.verify_options
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._closing = False
+
+    async def shutdown(self) -> None:
+        """Stop running tasks without marking them: the next start resumes them from their checkpoints."""
+        self._closing = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
