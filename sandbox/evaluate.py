@@ -18,6 +18,10 @@ __all__ = ["evaluate_candidate", "verify_with_store"]
 _SPECULATE_AFTER_S = 0.1  # a compile still running after this starts the verifier's workers meanwhile
 
 
+def _store(settings: Settings) -> ResultStore | None:
+    return ResultStore(settings.artifacts_dir / "verdicts") if settings.result_store else None
+
+
 async def verify_with_store(
     problem: Problem,
     candidate: Candidate,
@@ -30,7 +34,7 @@ async def verify_with_store(
 ) -> Verdict:
     """Serve the verdict from the content-addressed store when this exact check ran before; else run it."""
     opts = options or VerifyOptions.from_settings(settings)
-    store = ResultStore(settings.artifacts_dir / "verdicts") if settings.result_store else None
+    store = _store(settings)
     key = verdict_key(problem, candidate, compiled.toolchain, gpu_model(), opts)
     if store is not None and (known := store.get(key)) is not None:
         return known
@@ -71,9 +75,21 @@ async def evaluate_candidate(
     try:
         compiled = await asyncio.wait_for(asyncio.shield(compiling), _SPECULATE_AFTER_S)
     except TimeoutError:
-        return await _verify_while_compiling(
-            problem, candidate, compiling, settings=settings, executor=executor, options=options, cache=cache
-        )
+        try:
+            return await _verify_while_compiling(
+                problem,
+                candidate,
+                compiling,
+                settings=settings,
+                executor=executor,
+                options=options,
+                cache=cache,
+            )
+        finally:
+            compiling.cancel()  # a no-op once it finished; a cancelled evaluation leaves no compiler running
+    except asyncio.CancelledError:
+        compiling.cancel()
+        raise
     failed = _compile_failure(compiled)
     if failed is not None:
         return compiled, failed
@@ -116,15 +132,17 @@ async def _verify_while_compiling(
     cache: Path,
 ) -> tuple[CompileResult, Verdict]:
     opts = options or VerifyOptions.from_settings(settings)
-    store = ResultStore(settings.artifacts_dir / "verdicts") if settings.result_store else None
+    store = _store(settings)
     known: list[Verdict] = []
+
+    def key_of(compiled: CompileResult) -> str:
+        return verdict_key(problem, candidate, compiled.toolchain, gpu_model(), opts)
 
     async def build_when_compiled() -> bool:
         compiled = await compiling
         if _compile_failure(compiled) is not None:
             return False
-        key = verdict_key(problem, candidate, compiled.toolchain, gpu_model(), opts)
-        if store is not None and (hit := store.get(key)) is not None:
+        if store is not None and (hit := store.get(key_of(compiled))) is not None:
             known.append(hit)
             return False
         return True
@@ -145,5 +163,5 @@ async def _verify_while_compiling(
     if known:
         return compiled, known[0]
     if store is not None:
-        store.put(verdict_key(problem, candidate, compiled.toolchain, gpu_model(), opts), verdict)
+        store.put(key_of(compiled), verdict)
     return compiled, verdict

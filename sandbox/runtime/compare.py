@@ -152,8 +152,9 @@ def _torch_figures(ref: torch.Tensor, out: torch.Tensor, atol: float, rtol: floa
             ]
         )
     (max_abs, max_rel), (sum_abs, sq_diff, sq_ref) = maxima.tolist(), sums.tolist()
-    nonfinite_ref = int((~torch.isfinite(flat_ref)).sum())
-    nonfinite_out = int((torch.isfinite(flat_ref) & ~torch.isfinite(flat_out)).sum())
+    finite_ref = torch.isfinite(flat_ref)
+    nonfinite_ref = int((~finite_ref).sum())
+    nonfinite_out = int((finite_ref & ~torch.isfinite(flat_out)).sum())
     return {
         "nonfinite_ref": float(nonfinite_ref),
         "nonfinite_out": float(nonfinite_out),
