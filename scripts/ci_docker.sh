@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI: make Docker usable and build the offline sandbox image, idempotently.
-#   - installs docker.io and mmdebstrap with apt-get when they are missing (needs root)
+#   - installs docker.io, mmdebstrap and docker-compose (v1) with apt-get when missing (needs root)
 #   - starts dockerd in the background when no daemon answers, and waits for it
 #   - builds kernelwright-sandbox:<content tag> (skipped when that image exists) and times it
 # Then run the docker-marked tests:  pytest -m docker
@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v docker >/dev/null 2>&1 || need+=(docker.io)
 command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)  # tests/test_compose.py: v1 validity
 if ((${#need[@]})); then
     echo "ci_docker: installing ${need[*]}"
     apt-get update -qq
