@@ -118,6 +118,24 @@ class ZygoteExecutor(Executor):
         assert isinstance(parsed, dict)
         return parsed
 
+    async def _uninterrupted(self, request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
+        """One request/answer on the control socket, finished even when the caller is cancelled.
+
+        The thread owns the socket until it has read its answer: releasing the lock earlier (a job
+        cancelled mid-spawn) let the next spawn's answer be read by the abandoned thread, so another
+        job got a garbled answer. A worker started for a cancelled spawn is killed at once.
+        """
+        pending = asyncio.ensure_future(asyncio.to_thread(self._request, request, fds))
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            while not pending.done():  # a fork takes milliseconds: wait it out, whatever else is cancelled
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(pending)
+            if pending.exception() is None and "pid" in (late := pending.result()):
+                kill_worker_tree(int(late["pid"]), alive=True)
+            raise
+
     async def spawn(self, spec: ProcessSpec) -> WorkerProcess:
         if "-m" not in spec.argv:
             raise SandboxError("the zygote executor runs modules: argv must contain -m MODULE")
@@ -139,11 +157,15 @@ class ZygoteExecutor(Executor):
                 if self._proc is None or self._proc.returncode is not None:
                     await self._start()
                 try:
-                    answer = await asyncio.to_thread(self._request, request, [io_child.fileno(), err_write])
+                    answer = await self._uninterrupted(request, [io_child.fileno(), err_write])
                 except (OSError, SandboxError):
                     await self.aclose()  # a broken zygote: start a fresh one and try once more
                     await self._start()
-                    answer = await asyncio.to_thread(self._request, request, [io_child.fileno(), err_write])
+                    answer = await self._uninterrupted(request, [io_child.fileno(), err_write])
+        except asyncio.CancelledError:
+            os.close(err_read)
+            io_parent.close()
+            raise
         finally:
             io_child.close()
             os.close(err_write)
