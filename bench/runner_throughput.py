@@ -5,7 +5,8 @@ configuration starts its runner (timed separately: a service pays it once), then
 N jobs (the softmax problem of examples/ with its honest Triton kernel, one distinct key per job; the
 result store is off so every job really runs) and records wall time, jobs per second, the per-job
 verify time, the outcomes, and the scaling of 2 slots over 1. The Ray rows are skipped, with a note,
-where `import ray` fails (the GPU device has no Ray).
+where `import ray` fails (the GPU device has no Ray of its own: scripts/device_ray_bundle.sh builds a
+pruned one to carry there).
 
     PYTHONPATH=. python bench/runner_throughput.py [--jobs 8] [--runners inprocess,ray] [--out DIR]
 

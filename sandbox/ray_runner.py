@@ -59,6 +59,10 @@ class EvalActor:
     def pid(self) -> int:
         return os.getpid()
 
+    def device(self) -> str | None:
+        """The GPU Ray granted this actor (its `CUDA_VISIBLE_DEVICES`); None without a GPU."""
+        return os.environ.get("CUDA_VISIBLE_DEVICES")
+
     async def shutdown(self) -> None:
         await self._worker.aclose()
 
@@ -146,6 +150,13 @@ class RayRunner(Runner):
             *(asyncio.wrap_future(a.handle.pid.remote().future()) for a in self._actors)
         )
         return {actor.name: int(pid) for actor, pid in zip(self._actors, pids, strict=True)}
+
+    async def worker_devices(self) -> dict[str, str | None]:
+        """The GPU each live actor holds, as Ray granted it: distinct GPUs mean one candidate per GPU."""
+        devices = await asyncio.gather(
+            *(asyncio.wrap_future(a.handle.device.remote().future()) for a in self._actors)
+        )
+        return {actor.name: device for actor, device in zip(self._actors, devices, strict=True)}
 
     def _lose(self, actor: _Actor, job: EvalJob, exc: BaseException) -> None:
         self.events.append(
