@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     cpu_slots: int = Field(default=1, ge=1, description="evaluations at once where no GPU is leased")
     runner_job_timeout_s: float | None = None  # hard limit per evaluation; 4 x verify_timeout_s when unset
     runner_health_interval_s: float = 300.0  # health-check an idle slot's worker after this long
+    # a verification's job folder (both workers' scratch, on the host's disk even under Docker, where it
+    # is bind-mounted) is capped in total: past either cap the workers are killed
+    scratch_quota_bytes: int = Field(default=4 * 1024**3, ge=1 << 20)
+    scratch_quota_entries: int = Field(default=20_000, ge=100)
     # Docker executor (executor="docker"): one container per worker, see sandbox/docker_executor.py
     docker_image: str | None = Field(
         default=None, description="worker image; the newest kernelwright-sandbox image built here when unset"

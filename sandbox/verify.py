@@ -9,6 +9,7 @@ starts a reference worker (expected outputs on fresh inputs from secret seeds), 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import secrets
 import shutil
@@ -27,6 +28,7 @@ from kernelwright.errors import SandboxError
 from kernelwright.logs import get_logger
 from kernelwright.settings import Settings
 from sandbox.executor import Executor, Limits, ProcessSpec, WorkerExited, WorkerProcess, scrubbed_env
+from sandbox.scratch_quota import ScratchUsage, watch_scratch
 from sandbox.static_checks import uses_extension_build
 from sandbox.toolchains import detect_gpu_arch
 
@@ -228,8 +230,8 @@ async def verify_candidate(
     workers: list[WorkerProcess] = []
     phases: dict[str, float] = {"start": started}  # when each phase ended
     breakdown: dict[str, float] = {}  # seconds of sub-steps inside a phase
-    try:
-        verdict = await _run(
+    run = asyncio.ensure_future(
+        _run(
             problem,
             candidate,
             settings,
@@ -244,7 +246,28 @@ async def verify_candidate(
             breakdown,
             gate,
         )
+    )
+    watch = asyncio.ensure_future(
+        watch_scratch(
+            scratch, max_bytes=settings.scratch_quota_bytes, max_entries=settings.scratch_quota_entries
+        )
+    )
+    try:
+        await asyncio.wait({run, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if not run.done() and watch.exception() is not None:  # a broken watchdog must not cost the verdict
+            log.warning("verify.scratch_watch_failed", error=repr(watch.exception()))
+            await asyncio.wait({run})
+        if run.done():
+            verdict = run.result()
+        else:  # the folder went over its quota first: stop the run, the workers die below
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run
+            verdict = _over_quota(watch.result(), settings)
     finally:
+        for task in (run, watch):
+            task.cancel()
+        await asyncio.gather(run, watch, return_exceptions=True)
         # both at once: a worker holding a large CUDA context takes a while to exit, and its memory must
         # be free before the next candidate on this GPU starts
         await asyncio.gather(*(worker.close() for worker in workers))
@@ -448,6 +471,18 @@ async def _run(
     if answer.get("event") != "bound":
         return timed.model_copy(update={"baseline_notes": [*notes, str(answer.get("message"))]})
     return apply_speed_of_light(timed, answer, opts.speed_of_light_slack)
+
+
+def _over_quota(usage: ScratchUsage, settings: Settings) -> Verdict:
+    return Verdict(
+        outcome=Outcome.RUNTIME_ERROR,
+        message=(
+            f"the workers were killed: their job folder grew to {usage.describe()}, over its quota of "
+            f"{settings.scratch_quota_bytes / 1024**2:.0f} MiB and {settings.scratch_quota_entries} entries. "
+            "A kernel should not write files; if the problem's own tensors are that large, raise "
+            "KERNELWRIGHT_SCRATCH_QUOTA_BYTES"
+        ),
+    )
 
 
 def apply_speed_of_light(verdict: Verdict, bound: dict[str, Any], slack: float) -> Verdict:

@@ -369,6 +369,31 @@ def test_filling_the_scratch_disk_stops_at_the_cap(
     _run(scenario())
 
 
+# every file stays under the file-size rlimit; only the job folder's total gives the candidate away
+_FILL_FOLDER = (
+    "[__import__('pathlib').Path(f'fill_{i}.bin').write_bytes(b'\\1' * (8 << 20)) for i in range(64)]; "
+    "__import__('time').sleep(600)"
+)
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_filling_the_job_folder_file_by_file_stops_at_its_quota(
+    backend: str, backend_settings: Callable[[str], Settings]
+) -> None:
+    settings = backend_settings(backend).model_copy(update={"scratch_quota_bytes": 64 << 20})
+
+    async def scenario() -> None:
+        async with _executor(settings) as executor:
+            verdict = await _verify(settings, executor, _FILL_FOLDER, timeout_s=90)
+            assert verdict.outcome == Outcome.RUNTIME_ERROR, verdict.message
+            assert "over its quota of 64 MiB" in verdict.message
+            # the job folder is gone (the zygote keeps a folder of its own there)
+            assert [p.name for p in settings.scratch_dir.iterdir() if p.name != "zygote"] == []
+            await _honest_still_verifies(settings, executor)
+
+    _run(scenario())
+
+
 _WRITE_OUTSIDE = """
 import json, sys
 results = {}
