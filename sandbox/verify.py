@@ -379,6 +379,7 @@ async def _run(
     schedule = [(index, index) for index in range(opts.draws)] + [(opts.draws, 0)]
     outcome, message = Outcome.CORRECT, f"matches the reference on {opts.draws} fresh draws"
     parts = {"draw": 0.0, "run": 0.0, "check": 0.0}  # where correctness time goes, summed over draws
+    judge_notes: list[str] = []  # e.g. the fused GPU judge could not run (same verdicts, slower)
     for index, seed in schedule:
         began = time.monotonic()
         await reference.send({"cmd": "draw", "index": index, "seed": seed})
@@ -408,6 +409,8 @@ async def _run(
             return Verdict(
                 outcome=Outcome.INFRASTRUCTURE, device=device_name, message=str(checked.get("message"))
             )
+        if (note := checked.get("judge_note")) and str(note) not in judge_notes:
+            judge_notes.append(str(note))
         rerun = index == opts.draws
         if not rerun:
             draws.append(
@@ -435,7 +438,9 @@ async def _run(
             outcome = Outcome.HACK_SUSPECTED
             message = f"outputs share memory with inputs or each other in draw {index}"
             break
-    verdict = Verdict(outcome=outcome, message=message, device=device_name, draws=draws)
+    verdict = Verdict(
+        outcome=outcome, message=message, device=device_name, draws=draws, baseline_notes=judge_notes
+    )
     phases["correctness"] = time.monotonic()
     breakdown.update({f"correctness.{name}": seconds for name, seconds in parts.items()})
     if outcome != Outcome.CORRECT or not gpu or opts.timing_trials <= 0:
@@ -455,7 +460,7 @@ async def _run(
             "compile_timing": compile_t,
             "speedup_vs_eager": _ratio(eager_t, cand_t),
             "speedup_vs_compile": _ratio(compile_t, cand_t),
-            "baseline_notes": notes,
+            "baseline_notes": [*verdict.baseline_notes, *notes],
         }
     )
     if opts.speed_of_light_slack <= 0 or cand_t is None:
@@ -469,7 +474,9 @@ async def _run(
         )
     phases["bound"] = time.monotonic()
     if answer.get("event") != "bound":
-        return timed.model_copy(update={"baseline_notes": [*notes, str(answer.get("message"))]})
+        return timed.model_copy(
+            update={"baseline_notes": [*timed.baseline_notes, str(answer.get("message"))]}
+        )
     return apply_speed_of_light(timed, answer, opts.speed_of_light_slack)
 
 

@@ -7,11 +7,12 @@ from typing import Any
 
 import torch
 
-__all__ = ["TOLERANCES", "Comparison", "compare_outputs", "flatten_outputs"]
+__all__ = ["TOLERANCES", "Comparison", "compare_outputs", "flatten_outputs", "judge_note"]
 
 _CHUNK = 1 << 25
 _FUSED_MIN_ELEMENTS = 1 << 20  # below this the torch path's one chunk is cheap enough
 _FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+_fused_unavailable: list[str] = []  # why the fused judge failed in this process (its first reason)
 
 # (atol, rtol, max relative L2 error) per dtype. A draw passes when every element is within
 # atol + rtol*|ref| (KernelBench's element test, 1e-2 for fp32 so tf32 tensor-core kernels pass) AND the
@@ -110,15 +111,32 @@ def _closeness(ref: torch.Tensor, out: torch.Tensor, label: str) -> Comparison:
     return Comparison(within, None if within else "mismatch", message, max_abs, mean_abs, max_rel, rel_l2)
 
 
+def judge_note() -> str | None:
+    """Why large GPU outputs were judged by the slower torch path in this process; None if they were not.
+
+    The verdicts are the same either way; only the time to a verdict differs, so the reason is reported
+    (the reference worker puts it on its answers) instead of passing silently.
+    """
+    if not _fused_unavailable:
+        return None
+    return (
+        f"the fused GPU judge could not run here ({_fused_unavailable[0]}); large outputs were compared "
+        "by the slower torch path, with the same verdicts"
+    )
+
+
 def _fused(ref: torch.Tensor, out: torch.Tensor, atol: float, rtol: float) -> dict[str, float] | None:
-    """Figures from one fused Triton pass (large 16/32-bit GPU outputs); None where that does not apply."""
+    """Figures from one fused CUDA kernel (large 16/32-bit GPU outputs); None where that does not apply."""
     if not ref.is_cuda or ref.dtype not in _FUSED_DTYPES or ref.numel() < _FUSED_MIN_ELEMENTS:
+        return None
+    if _fused_unavailable:  # it failed once here: the same compiler or driver trouble would recur
         return None
     try:
         from sandbox.runtime.compare_fused import fused_figures
 
         return fused_figures(ref, out, atol, rtol)
-    except Exception:  # noqa: BLE001 - no compiler or driver trouble: the torch path gives the same answer
+    except Exception as exc:  # noqa: BLE001 - no compiler or driver trouble: the torch path gives the same answer
+        _fused_unavailable.append(f"{type(exc).__name__}: {exc}"[:300])
         return None
 
 

@@ -91,7 +91,7 @@ def _device_name(device: Any) -> str:
 def run_reference(channel: Channel) -> int:
     import torch
 
-    from sandbox.runtime.compare import compare_outputs, flatten_outputs
+    from sandbox.runtime.compare import compare_outputs, flatten_outputs, judge_note
     from sandbox.runtime.exchange import export_draw, read_cpu_outputs
     from sandbox.runtime.inputs import TRANSFORMS
     from sandbox.runtime.loader import import_file
@@ -167,6 +167,8 @@ def run_reference(channel: Channel) -> int:
             del keep, buffers
             (exchange / f"draw_{index}.pkl").unlink(missing_ok=True)
             (exchange / f"draw_{index}.pt").unlink(missing_ok=True)
+            if note := judge_note():
+                result["judge_note"] = note
             channel.send(event="checked", index=index, **result)
         elif kind == "bound":
             if timing_inputs is None:

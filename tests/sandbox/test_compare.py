@@ -133,3 +133,24 @@ def test_large_gpu_outputs_take_the_fused_path_with_the_same_verdicts() -> None:
     result = compare_outputs([ref], bad)
     assert not result.passed and "1 NaN/Inf" in result.message
     assert not compare_outputs([ref], ref * 1.015).passed
+
+
+@pytest.mark.gpu
+def test_a_fused_judge_that_cannot_run_is_reported_and_the_torch_path_judges(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sandbox.runtime.compare_fused as fused
+    from sandbox.runtime import compare
+
+    def no_compiler(*args: object) -> dict[str, float]:
+        raise RuntimeError("nvrtc: not found")
+
+    monkeypatch.setattr(compare, "_fused_unavailable", [])
+    monkeypatch.setattr(fused, "fused_figures", no_compiler)
+    assert compare.judge_note() is None
+    torch.manual_seed(3)
+    ref = torch.randn(2048, 1024, device="cuda")
+    assert compare_outputs([ref], ref + 1e-4).passed
+    assert not compare_outputs([ref], ref * 1.015).passed
+    note = compare.judge_note()
+    assert note is not None and "RuntimeError: nvrtc: not found" in note and "same verdicts" in note
