@@ -39,6 +39,7 @@ class ScriptedReply:
     input_tokens: int | None = None
     output_tokens: int | None = None
     error: Exception | None = None
+    cost_usd: float = 0.0  # what the recorded call cost, so budgets and spending caps replay as they ran
 
 
 class ScriptedProvider(Provider):
@@ -103,7 +104,7 @@ class ScriptedProvider(Provider):
             provider=self.name,
             model=self.model,
             usage=usage,
-            cost_usd=0.0,
+            cost_usd=reply.cost_usd,
             finish_reason=reply.finish_reason,
             duration_s=time.perf_counter() - started,
             attempts=1,
@@ -115,7 +116,8 @@ class ScriptedProvider(Provider):
         """Load a recorded conversation: `{"model", "description", "replies": [{"text", "finish_reason"}]}`.
 
         This is how the shipped offline demos replay a real model's answers. Replies may also carry
-        `input_tokens`/`output_tokens`; absent ones are estimated.
+        `input_tokens`/`output_tokens` (absent ones are estimated) and the call's recorded `cost_usd`
+        (absent: 0).
         """
         source = Path(path)
         try:
@@ -160,4 +162,12 @@ def _reply_from_json(raw: object, source: Path, index: int) -> ScriptedReply:
         finish_reason=finish_reason,
         input_tokens=_optional_int(row, "input_tokens", where),
         output_tokens=_optional_int(row, "output_tokens", where),
+        cost_usd=_cost(row, where),
     )
+
+
+def _cost(row: dict[str, Any], where: str) -> float:
+    value = row.get("cost_usd", 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise UserError(f"{where}: 'cost_usd' must be a non-negative number of dollars")
+    return float(value)

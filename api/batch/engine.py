@@ -30,6 +30,7 @@ from api.batch.store import (
     SampleStatus,
     acquire_runner,
     batch_entries,
+    get_batch,
     heartbeat,
     list_samples,
     mark_finished,
@@ -130,7 +131,9 @@ class BatchRunner:
         final, error = BatchStatus.RUNNING, None
         try:
             counts = await self._run_open(batch, runner)
-            final = BatchStatus.CANCELLED if self._cancelling else BatchStatus.DONE
+            # a cancel the heartbeat had not seen yet still ends the batch as cancelled
+            cancelled = self._cancelling or (await get_batch(self.db, batch_id)).cancel_requested
+            final = BatchStatus.CANCELLED if cancelled else BatchStatus.DONE
             return BatchRunResult(batch_id, final, *counts)
         except KernelwrightError as exc:
             final, error = BatchStatus.FAILED, str(exc)
@@ -158,6 +161,8 @@ class BatchRunner:
                 resumed = await self._run_sample(
                     sample, entries[sample.problem_key], batch, settings, providers, executor, llm, gpu
                 )
+                if resumed is None:  # cancelled since it was listed
+                    continue
                 counts[0] += 1
                 counts[1] += resumed
 
@@ -198,9 +203,13 @@ class BatchRunner:
         executor: Executor,
         llm: asyncio.Semaphore,
         gpu: asyncio.Semaphore,
-    ) -> bool:
-        """Bring one sample to an end; returns whether it resumed an earlier process's run."""
-        await mark_started(self.db, sample.id)
+    ) -> bool | None:
+        """Bring one sample to an end; returns whether it resumed an earlier process's run.
+
+        None when the sample was cancelled before it started: it is not run.
+        """
+        if not await mark_started(self.db, sample.id):
+            return None
         status = await checkpoint_status(settings, sample.run_id)
         resumed = status is not None
         self._emit(SampleEvent("started", sample, resumed=resumed))

@@ -17,16 +17,19 @@ from sqlalchemy import select
 from agent.providers import Provider
 from api.batch.engine import BatchRunner, SampleEvent
 from api.batch.providers import ProviderSource
-from api.batch.store import BatchStatus, request_cancel
+from api.batch.store import BatchStatus, get_batch, request_cancel
 from api.db.batch_tables import BatchRow
+from api.db.engine import Database
 from api.services.container import Services
-from api.services.keys import record_spend
+from api.services.keys import get_key, record_spend
+from api.services.limits import remaining_spend
 from api.services.providers import ProviderSpec
 from kernelwright.domain import Problem
 from kernelwright.errors import KernelwrightError
 from kernelwright.logs import get_logger
+from kernelwright.settings import Settings
 
-__all__ = ["BatchManager"]
+__all__ = ["BatchManager", "stop_if_over_cap"]
 
 log = get_logger(__name__)
 
@@ -43,6 +46,31 @@ class _ServiceProviders:
 
     async def __call__(self, model: str, problem: Problem, turns_done: int) -> Provider:
         return self.services.providers(ProviderSpec(self.name, model, self.replies), turns_done)
+
+
+async def stop_if_over_cap(db: Database, settings: Settings, batch_id: str, owner: str) -> bool:
+    """Stop the batch once its API key has spent its cap; True when this call stopped it.
+
+    Creating a batch is refused (402) to a key with nothing left, but a batch runs for hours and its
+    samples spend as they go: without this check it would run on past the cap. The samples that are
+    running finish (their spend is already incurred); pending ones are cancelled, and the batch's
+    `error` says why and how to go on.
+    """
+    key = await get_key(db, owner)
+    if key is None or remaining_spend(key, settings) > 0:
+        return False
+    batch = await get_batch(db, batch_id)
+    if batch.cancel_requested or batch.status != BatchStatus.RUNNING.value:
+        return False
+    cap = key.spend_cap_usd if key.spend_cap_usd is not None else settings.spend_cap_usd
+    reason = (
+        f"stopped: API key {key.name!r} has spent ${key.spent_usd:.2f} of its ${cap:.2f} cap; the "
+        "finished samples are kept (export them). For the rest, an operator can issue a key with a "
+        "larger cap (`kernelwright keys create NAME --spend-cap USD`) to submit a new batch"
+    )
+    log.warning("batch stopped at the spending cap", batch_id=batch_id, key=key.id, spent=key.spent_usd)
+    await request_cancel(db, batch_id, settings.batch_stale_s, reason=reason)
+    return True
 
 
 class BatchManager:
@@ -67,9 +95,12 @@ class BatchManager:
         providers: ProviderSource = _ServiceProviders(self.services, batch)
         owner = batch.owner
 
+        settings = self.services.settings
+
         async def charge(event: SampleEvent) -> None:
             if owner is not None and (event.cost_usd or event.tokens):
                 await record_spend(db, owner, event.cost_usd, event.tokens)
+                await stop_if_over_cap(db, settings, batch_id, owner)
 
         runner = BatchRunner(
             db,

@@ -262,14 +262,21 @@ async def list_samples(
     ]
 
 
-async def mark_started(db: Database, sample_id: int) -> None:
-    """Record that a process starts (or resumes) this sample, before its run begins."""
+async def mark_started(db: Database, sample_id: int) -> bool:
+    """Record that a process starts (or resumes) this sample, before its run begins.
+
+    False, changing nothing, when the sample was cancelled since the runner listed it (a cancel marks
+    pending samples at once; the runner learns of it only at its next heartbeat).
+    """
     async with db.session() as session:
         row = await session.get(BatchSampleRow, sample_id)
         assert row is not None
+        if row.status == SampleStatus.CANCELLED.value:
+            return False
         row.status = SampleStatus.RUNNING.value
         row.starts += 1
         row.started_at = row.started_at or utcnow()
+    return True
 
 
 async def mark_finished(db: Database, sample_id: int, status: SampleStatus, **fields: Any) -> None:
@@ -380,7 +387,9 @@ async def release_runner(
     db: Database, batch_id: str, runner: str, status: BatchStatus, error: str | None = None
 ) -> None:
     async with db.session() as session:
-        values: dict[str, Any] = {"runner": None, "status": status.value, "error": error}
+        values: dict[str, Any] = {"runner": None, "status": status.value}
+        if error is not None or status is BatchStatus.DONE:  # a stop's recorded reason outlives its runner
+            values["error"] = error
         if status in (BatchStatus.DONE, BatchStatus.CANCELLED, BatchStatus.FAILED):
             values["finished_at"] = utcnow()
         await session.execute(
@@ -388,10 +397,13 @@ async def release_runner(
         )
 
 
-async def request_cancel(db: Database, batch_id: str, stale_s: float = 30.0) -> BatchRow:
+async def request_cancel(
+    db: Database, batch_id: str, stale_s: float = 30.0, reason: str | None = None
+) -> BatchRow:
     """Ask the batch to stop: pending samples are cancelled now; a live runner stops its running ones.
 
-    With no live runner (a killed process), running samples are cancelled here too.
+    With no live runner (a killed process), running samples are cancelled here too. `reason` is kept as
+    the batch's `error` (why the service stopped it; a user's cancel needs none).
     """
     row = await get_batch(db, batch_id)
     if row.status in (BatchStatus.DONE, BatchStatus.CANCELLED, BatchStatus.FAILED):
@@ -405,6 +417,8 @@ async def request_cancel(db: Database, batch_id: str, stale_s: float = 30.0) -> 
             .values(status=SampleStatus.CANCELLED.value, finished_at=utcnow())
         )
         values: dict[str, Any] = {"cancel_requested": True}
+        if reason is not None:
+            values["error"] = reason
         if not live:
             values.update(status=BatchStatus.CANCELLED.value, runner=None, finished_at=utcnow())
         await session.execute(update(BatchRow).where(BatchRow.id == batch_id).values(**values))

@@ -24,6 +24,7 @@ __all__ = [
     "add_spend",
     "authenticate",
     "create_key",
+    "get_key",
     "list_keys",
     "record_spend",
     "revoke_key",
@@ -106,6 +107,13 @@ async def revoke_key(db: Database, key_id: str) -> bool:
         if row.revoked_at is None:
             row.revoked_at = datetime.now(UTC)
         return True
+
+
+async def get_key(db: Database, key_id: str) -> KeyRecord | None:
+    """The key with this id as it stands now (revoked ones too); None when there is none."""
+    async with db.session() as s:
+        row = await s.get(ApiKey, key_id)
+        return None if row is None else KeyRecord.of(row)
 
 
 async def authenticate(db: Database, token: str) -> KeyRecord | None:

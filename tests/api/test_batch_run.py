@@ -357,3 +357,53 @@ def test_cli_run_status_export_report(tmp_path: Path, monkeypatch: pytest.Monkey
     assert missing.exit_code == 2 and "no batch" in missing.output
     bad = runner.invoke(app, ["batch", "run", str(suite), "-m", "x", "--ids", "L1/77", *db])
     assert bad.exit_code == 2 and "L1/77" in bad.output
+
+
+def test_a_batch_stops_when_its_key_reaches_the_spending_cap(tmp_path: Path) -> None:
+    """Each sample's recorded cost is charged to the batch's key; at the cap the rest is cancelled."""
+    from api.batch.engine import SampleEvent
+    from api.batch.manager import stop_if_over_cap
+    from api.services.keys import create_key, get_key, record_spend
+
+    suite, transcripts = make_suite(tmp_path, 6, kernel_every=7)  # replies without code: fast samples
+    for path in transcripts.glob("*.json"):
+        data = json.loads(path.read_text())
+        data["replies"][0]["cost_usd"] = 0.04
+        path.write_text(json.dumps(data))
+    settings, db = _settings(tmp_path), _db(tmp_path)
+
+    async def go() -> None:
+        key = (await create_key(db, "tight", spend_cap_usd=0.10)).record
+        spec = BatchSpec(
+            Target.TRITON,
+            "scripted",
+            ("m",),
+            limit_llm=1,
+            limit_gpu=1,
+            owner=key.id,
+            options={"budgets": {"max_turns": 1}},
+        )
+        batch_id = await create_batch(db, spec, load_suite(SuiteSelection(str(suite))))
+        stops: list[bool] = []
+
+        async def charge(event: SampleEvent) -> None:  # what the service's BatchManager does
+            await record_spend(db, key.id, event.cost_usd, event.tokens)
+            stops.append(await stop_if_over_cap(db, settings, batch_id, key.id))
+
+        result = await BatchRunner(
+            db, settings, providers=TranscriptSource(transcripts), after_sample=charge
+        ).run(batch_id)
+        assert result.status == BatchStatus.CANCELLED
+        rows = await list_samples(db, batch_id)
+        done = [r for r in rows if r.status == "done"]
+        assert len(done) == 3 and all(r.cost_usd == pytest.approx(0.04) for r in done)  # $0.12 >= $0.10
+        assert {r.status for r in rows if r not in done} == {"cancelled"}
+        assert stops.count(True) == 1  # stopped once, at the sample that crossed the cap
+        batch = await get_batch(db, batch_id)
+        assert batch.status == "cancelled" and batch.error is not None
+        assert "'tight' has spent $0.12 of its $0.10 cap" in batch.error and "keys create" in batch.error
+        spent = await get_key(db, key.id)
+        assert spent is not None and spent.spent_usd == pytest.approx(0.12)
+        await db.dispose()
+
+    asyncio.run(go())
