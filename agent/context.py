@@ -10,6 +10,7 @@ from agent.trace import TraceWriter
 from kernelwright.settings import Settings
 from rag.retriever import Retriever
 from sandbox.executor import Executor
+from sandbox.runner import Runner
 from sandbox.verify import VerifyOptions
 
 __all__ = ["Budgets", "RunContext"]
@@ -48,3 +49,6 @@ class RunContext:
     verify_options: VerifyOptions
     kernel_cache: Path
     retrieval_k: int = 4
+    # set by the service and batches: candidates are verified on the runner's leased slots (one per
+    # GPU, shared with every other run of the process), not on `executor` directly
+    runner: Runner | None = None

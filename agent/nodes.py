@@ -25,6 +25,7 @@ from prompts import AttemptSummary, PromptInput, Step, render_prompt
 from rag.queries import build_query
 from sandbox.compile import compile_candidate
 from sandbox.evaluate import verify_with_store
+from sandbox.runner import EvalJob
 from sandbox.static_checks import check_candidate_source
 from sandbox.ttmetal_build import check_ttmetal, ttmetal_verdict
 
@@ -198,15 +199,21 @@ async def verify(state: RunState, runtime: Runtime[RunContext]) -> Update:
         verdict = ttmetal_verdict(state.current.compile)
         ctx.trace.emit(TraceKind.VERDICT, "verify", turn=state.turn, **verdict.model_dump(mode="json"))
         return {"current": state.current.model_copy(update={"verdict": verdict})}
-    verdict = await verify_with_store(
-        state.problem,
-        candidate,
-        state.current.compile,
-        settings=ctx.settings,
-        executor=ctx.executor,
-        options=ctx.verify_options,
-        kernel_cache=ctx.kernel_cache,
-    )
+    if ctx.runner is not None:  # on a leased slot: compiles again there (a kernel-cache hit) and verifies
+        job = EvalJob(
+            f"{state.run_id}/turn-{state.turn}", state.problem, candidate, ctx.verify_options, state.arch
+        )
+        verdict = await ctx.runner.evaluate(job)
+    else:
+        verdict = await verify_with_store(
+            state.problem,
+            candidate,
+            state.current.compile,
+            settings=ctx.settings,
+            executor=ctx.executor,
+            options=ctx.verify_options,
+            kernel_cache=ctx.kernel_cache,
+        )
     ctx.trace.emit(
         TraceKind.VERDICT,
         "verify",

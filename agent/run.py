@@ -23,6 +23,7 @@ from kernelwright.logs import get_logger
 from kernelwright.settings import Settings
 from rag.retriever import Retriever, default_retriever
 from sandbox.executor import Executor
+from sandbox.runner import Runner
 from sandbox.verify import VerifyOptions
 from sandbox.zygote_executor import make_executor
 
@@ -85,11 +86,14 @@ async def run_generation(
     listeners: tuple[TraceListener, ...] = (),
     run_id: str | None = None,
     budgets: Budgets | None = None,
+    runner: Runner | None = None,
 ) -> RunResult:
     """Start a run from `request`, or resume run `run_id` from its last checkpoint when `request` is None.
 
     A resumed run continues after the last completed step: nothing already done is redone. Budgets are
     not checkpointed: a resume uses `budgets` (the original run's, when the caller kept them) or settings.
+    With `runner` (a service's or batch's shared pool), candidates are verified on its leased slots;
+    otherwise on `executor` (one is made from the settings when none is given).
     """
     if request is None and run_id is None:
         raise UserError("resuming needs the run id of an earlier run")
@@ -108,6 +112,7 @@ async def run_generation(
         budgets=budgets,
         verify_options=verify_options or VerifyOptions.from_settings(settings),
         kernel_cache=settings.artifacts_dir / "kernels",
+        runner=runner,
     )
     context.kernel_cache.mkdir(parents=True, exist_ok=True)
     config = {"configurable": {"thread_id": run_id}}

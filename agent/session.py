@@ -31,6 +31,7 @@ from kernelwright.errors import UserError
 from kernelwright.settings import Settings
 from rag.retriever import Retriever, default_retriever
 from sandbox.executor import Executor
+from sandbox.runner import Runner
 from sandbox.verify import VerifyOptions
 
 __all__ = [
@@ -103,6 +104,7 @@ async def run_session_round(
     retriever: Retriever | None = None,
     verify_options: VerifyOptions | None = None,
     listeners: tuple[TraceListener, ...] = (),
+    runner: Runner | None = None,
 ) -> RoundResult:
     """Run one round of session `session_id` until it waits for the user again.
 
@@ -129,6 +131,7 @@ async def run_session_round(
             budgets=_round_budgets(current, budgets),
             verify_options=verify_options or VerifyOptions.from_settings(settings),
             kernel_cache=settings.artifacts_dir / "kernels",
+            runner=runner,
         )
         context.kernel_cache.mkdir(parents=True, exist_ok=True)
         graph_input: Any

@@ -41,6 +41,7 @@ from kernelwright.logs import get_logger
 from kernelwright.settings import Settings
 from rag.retriever import Retriever, default_retriever
 from sandbox.executor import Executor
+from sandbox.runner import Runner, make_runner
 from sandbox.verify import VerifyOptions
 from sandbox.zygote_executor import make_executor
 
@@ -67,10 +68,16 @@ def create_app(
     *,
     providers: ProviderFactory | None = None,
     executor: Executor | None = None,
+    runner: Runner | None = None,
     retriever: Retriever | None = None,
     verify_options: VerifyOptions | None = None,
 ) -> FastAPI:
-    """The service app. Injected parts (a provider factory, an executor) replace the defaults."""
+    """The service app. Injected parts (a provider factory, an executor, a runner) replace the defaults.
+
+    Every run of the process (jobs, session rounds, batch samples) verifies its candidates through one
+    runner (KERNELWRIGHT_RUNNER: in-process leases, one per GPU, or Ray actors), so a GPU runs one
+    candidate at a time however many runs are open, and more GPUs mean more candidates at once.
+    """
     metrics = ServiceMetrics()
 
     @asynccontextmanager
@@ -79,8 +86,9 @@ def create_app(
         url = settings.service_database_url
         await asyncio.to_thread(upgrade, url)
         database = Database(url)
-        own_executor = executor is None
+        own_executor, own_runner = executor is None, runner is None
         the_executor = executor or make_executor(settings)
+        the_runner = runner or make_runner(settings)
         hub = EventHub()
         slots = RunSlots(settings.job_concurrency, metrics)
         factory = providers or default_provider_factory(settings)
@@ -90,6 +98,7 @@ def create_app(
             database=database,
             providers=factory,
             executor=the_executor,
+            runner=the_runner,
             retriever=the_retriever,
             metrics=metrics,
             hub=hub,
@@ -101,6 +110,7 @@ def create_app(
             database=database,
             providers=factory,
             executor=the_executor,
+            runner=the_runner,
             retriever=the_retriever,
             limiter=RateLimiter(settings.rate_limit_per_minute),
             metrics=metrics,
@@ -118,6 +128,8 @@ def create_app(
             await batch_manager.shutdown()
             await services.jobs.shutdown()
             await services.sessions.shutdown()
+            if own_runner:
+                await the_runner.aclose()
             if own_executor:
                 await the_executor.aclose()
             await database.dispose()

@@ -22,6 +22,7 @@ from kernelwright.domain import Target
 from kernelwright.errors import KernelwrightError, UserError
 from kernelwright.logs import configure_logging
 from kernelwright.settings import Settings
+from sandbox.runner import make_runner
 
 __all__ = ["batch_app"]
 
@@ -110,7 +111,12 @@ async def _run_with_progress(db: Any, settings: Settings, batch_id: str) -> dict
             bar.advance(task)
             bar.update(task, last=f"{what}: {event.outcome or event.status}")
 
-        result = await BatchRunner(db, settings, listener=show).run(batch_id)
+        # one runner for the whole batch: its leases spread the samples over every GPU (or Ray actor)
+        runner = make_runner(settings)
+        try:
+            result = await BatchRunner(db, settings, listener=show, runner=runner).run(batch_id)
+        finally:
+            await runner.aclose()
     metrics = batch_metrics(await list_samples(db, batch_id)).overall
     return {
         "batch_id": batch_id,

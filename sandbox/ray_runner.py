@@ -8,11 +8,11 @@ they compile and verify through the same `evaluate_candidate` path as the in-pro
 of its nodes); otherwise a local Ray starts with one logical GPU per slot found by `discover_slots`
 (so on a machine without GPUs, `cpu_slots` logical GPUs: the distributed path runs for real in tests).
 
-Fault tolerance: the driver hands each actor one job at a time and remembers which. When an actor dies
-(its process killed, its node lost), the job it held goes back to the front of the queue for the next
-free actor, a replacement actor is started, and both are recorded as events. A verdict is yielded only
-from a completed call, so no key is lost or yielded twice; a job whose actors die `max_attempts` times
-ends as an `infrastructure` verdict.
+Fault tolerance: the driver hands each actor one job at a time (many callers may evaluate at once; they
+wait for an idle actor) and remembers which. When an actor dies (its process killed, its node lost), the
+job it held is retried on the next free actor, a replacement actor is started, and both are recorded as
+events. A verdict comes only from a completed call, so no key is lost or answered twice; a job whose
+actors die `max_attempts` times ends as an `infrastructure` verdict.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +32,7 @@ from kernelwright.errors import ConfigError
 from kernelwright.logs import get_logger
 from kernelwright.settings import Settings
 from sandbox.leases import discover_slots
-from sandbox.runner import DEFAULT_MAX_ATTEMPTS, Runner, should_retry, unique_jobs
+from sandbox.runner import DEFAULT_MAX_ATTEMPTS, Runner, should_retry
 from sandbox.runner_slot import EvalJob, Health, RunnerEvent, SlotOutcome, SlotWorker
 
 __all__ = ["EvalActor", "RayRunner"]
@@ -78,7 +77,7 @@ class _Actor:
 
 
 class RayRunner(Runner):
-    """Evaluates batches on Ray actors, one per GPU; see the module docstring for fault tolerance."""
+    """Evaluates jobs on Ray actors, one per GPU; see the module docstring for fault tolerance."""
 
     def __init__(
         self,
@@ -93,10 +92,14 @@ class RayRunner(Runner):
         self.max_attempts = max_attempts
         self.start_timeout_s = start_timeout_s
         self._wanted = workers
-        self._actors: list[_Actor] = []
+        self._actors: list[_Actor] = []  # live actors, idle or busy
+        self._idle: deque[_Actor] = deque()
+        self._changed = asyncio.Condition()  # an actor became idle, or one fewer is starting
+        self._replacing = 0
+        self._replacements: set[asyncio.Task[None]] = set()
         self._spawned = 0
         self._owns_ray = False
-        self._started = False
+        self._starting: asyncio.Future[None] | None = None
         self.in_flight: dict[str, str] = {}  # actor name -> key of the job it holds
 
     def _init_ray(self) -> None:
@@ -109,10 +112,12 @@ class RayRunner(Runner):
             ray.init(num_gpus=len(discover_slots(self.settings)), include_dashboard=False)
 
     async def start(self) -> None:
-        """Join or start Ray and start one actor per GPU (idempotent)."""
-        if self._started:
-            return
-        self._started = True
+        """Join or start Ray and start one actor per GPU (idempotent; concurrent callers share it)."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
         self._init_ray()
         count = self._wanted or int(ray.cluster_resources().get("GPU", 0))  # type: ignore[no-untyped-call]
         if count < 1:
@@ -123,6 +128,9 @@ class RayRunner(Runner):
         started = await asyncio.gather(*(self._spawn() for _ in range(count)))
         if not any(started):
             raise ConfigError("no Ray actor passed its health check; see runner.events for why")
+        async with self._changed:
+            self._idle.extend(actor for actor in started if actor is not None)
+            self._changed.notify_all()
 
     async def _spawn(self) -> _Actor | None:
         """A new actor, started and probed; None (with an event) if it fails."""
@@ -144,6 +152,56 @@ class RayRunner(Runner):
         self.events.append(RunnerEvent("actor_started", name, health.detail))
         return actor
 
+    async def _replace(self) -> None:
+        """Start a replacement for a lost actor; it joins the idle ones once healthy."""
+        try:
+            actor = await self._spawn()
+        finally:
+            async with self._changed:
+                self._replacing -= 1
+                self._changed.notify_all()
+        if actor is not None:
+            async with self._changed:
+                self._idle.append(actor)
+                self._changed.notify_all()
+
+    async def _acquire(self) -> _Actor | None:
+        """An idle actor, waiting for one; None when none is left and none is starting."""
+        async with self._changed:
+            while not self._idle:
+                if not self._actors and not self._replacing:
+                    return None
+                await self._changed.wait()
+            return self._idle.popleft()
+
+    async def _release(self, actor: _Actor) -> None:
+        async with self._changed:
+            self._idle.append(actor)
+            self._changed.notify()
+
+    async def _release_when_done(self, actor: _Actor, ref: Any) -> None:
+        """After a cancelled call: the actor takes new work only once its cancelled call has ended."""
+        with contextlib.suppress(RayError, TimeoutError):  # a cancelled Ray task ends in a RayError
+            await asyncio.wait_for(asyncio.wrap_future(ref.future()), 60)
+        await self._release(actor)
+
+    async def _drop(self, actor: _Actor) -> None:
+        """Forget an actor for good (lost or unhealthy); waiters learn if none is left."""
+        with contextlib.suppress(ValueError):
+            self._actors.remove(actor)
+        with contextlib.suppress(RayError, ValueError):  # it may be gone already; it must never come back
+            ray.kill(actor.handle, no_restart=True)
+        async with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def busy(self) -> int:
+        return len(self.in_flight)
+
+    @property
+    def healthy_slots(self) -> int:
+        return len(self._actors)
+
     async def worker_pids(self) -> dict[str, int]:
         """Process id of every live actor (what an operator, or a fault-injection test, needs)."""
         pids = await asyncio.gather(
@@ -158,87 +216,56 @@ class RayRunner(Runner):
         )
         return {actor.name: device for actor, device in zip(self._actors, devices, strict=True)}
 
-    def _lose(self, actor: _Actor, job: EvalJob, exc: BaseException) -> None:
-        self.events.append(
-            RunnerEvent("actor_lost", actor.name, f"{type(exc).__name__}: {exc}"[:500], job.key)
-        )
-        log.warning("runner.actor_lost", actor=actor.name, job=job.key, error=type(exc).__name__)
-        with contextlib.suppress(ValueError):
-            self._actors.remove(actor)
-        with contextlib.suppress(RayError, ValueError):  # it may be gone already; it must never come back
-            ray.kill(actor.handle, no_restart=True)
-
-    async def run(self, jobs: Iterable[EvalJob]) -> AsyncIterator[tuple[str, Verdict]]:
-        batch = unique_jobs(jobs)
+    async def evaluate(self, job: EvalJob) -> Verdict:
         await self.start()
-        pending = deque(batch)
-        attempts = dict.fromkeys((job.key for job in batch), 0)
-        idle = deque(self._actors)
-        running: dict[asyncio.Future[SlotOutcome], tuple[_Actor, EvalJob, Any]] = {}
-        starting: set[asyncio.Task[_Actor | None]] = set()
-        try:
-            while pending or running:
-                while pending and idle:
-                    actor, job = idle.popleft(), pending.popleft()
-                    attempts[job.key] += 1
-                    ref = actor.handle.evaluate.remote(job)
-                    running[asyncio.wrap_future(ref.future())] = (actor, job, ref)
-                    self.in_flight[actor.name] = job.key
-                if not running and not starting:
-                    for job in pending:
-                        yield job.key, _no_workers_left()
-                    return
-                waiting: set[asyncio.Future[Any]] = {*running, *starting}
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                for future in done:
-                    if future in starting:
-                        starting.discard(future)
-                        if (replacement := future.result()) is not None:
-                            idle.append(replacement)
-                        continue
-                    actor, job, _ = running.pop(future)
-                    self.in_flight.pop(actor.name, None)
-                    try:
-                        outcome = future.result()
-                    except RayActorError as exc:
-                        self._lose(actor, job, exc)
-                        starting.add(asyncio.create_task(self._spawn()))
-                        if attempts[job.key] >= self.max_attempts:
-                            self.events.append(
-                                RunnerEvent("job_abandoned", actor.name, str(exc)[:300], job.key)
-                            )
-                            yield job.key, _lost_too_often(attempts[job.key])
-                        else:
-                            self.events.append(
-                                RunnerEvent("job_retried", actor.name, "its actor died", job.key)
-                            )
-                            pending.appendleft(job)
-                        continue
-                    self.events.extend(outcome.events)
-                    if outcome.healthy:
-                        idle.append(actor)
-                    else:
-                        self.events.append(
-                            RunnerEvent("slot_retired", actor.name, "unhealthy after a restart")
-                        )
-                        self._actors.remove(actor)
-                        ray.kill(actor.handle, no_restart=True)
-                    if should_retry(outcome) and attempts[job.key] < self.max_attempts:
-                        self.events.append(
-                            RunnerEvent("job_retried", actor.name, "spoiled by the machine", job.key)
-                        )
-                        pending.appendleft(job)
-                        continue
-                    yield job.key, outcome.verdict
-        finally:  # stopped early: cancel what is still running, keep actors that are still starting
-            for _, _, ref in running.values():
+        for attempt in range(1, self.max_attempts + 1):
+            actor = await self._acquire()
+            if actor is None:
+                return _no_workers_left()
+            self.in_flight[actor.name] = job.key
+            ref = actor.handle.evaluate.remote(job)
+            try:
+                outcome: SlotOutcome = await asyncio.wrap_future(ref.future())
+            except RayActorError as exc:
+                self.events.append(
+                    RunnerEvent("actor_lost", actor.name, f"{type(exc).__name__}: {exc}"[:500], job.key)
+                )
+                log.warning("runner.actor_lost", actor=actor.name, job=job.key, error=type(exc).__name__)
+                self._replacing += 1
+                task = asyncio.create_task(self._replace())
+                self._replacements.add(task)
+                task.add_done_callback(self._replacements.discard)
+                await self._drop(actor)
+                if attempt >= self.max_attempts:
+                    self.events.append(RunnerEvent("job_abandoned", actor.name, str(exc)[:300], job.key))
+                    return _lost_too_often(attempt)
+                self.events.append(RunnerEvent("job_retried", actor.name, "its actor died", job.key))
+                continue
+            except asyncio.CancelledError:  # the caller gave up: stop the call; the actor serves again after
                 with contextlib.suppress(RayError, ValueError):
                     ray.cancel(ref)
-            self.in_flight.clear()
-            if starting:
-                await asyncio.gather(*starting, return_exceptions=True)
+                task = asyncio.create_task(self._release_when_done(actor, ref))
+                self._replacements.add(task)
+                task.add_done_callback(self._replacements.discard)
+                raise
+            finally:
+                self.in_flight.pop(actor.name, None)
+            self.events.extend(outcome.events)
+            if outcome.healthy:
+                await self._release(actor)
+            else:
+                self.events.append(RunnerEvent("slot_retired", actor.name, "unhealthy after a restart"))
+                await self._drop(actor)
+            if should_retry(outcome) and attempt < self.max_attempts:
+                self.events.append(RunnerEvent("job_retried", actor.name, "spoiled by the machine", job.key))
+                continue
+            return outcome.verdict
+        raise AssertionError("unreachable: the last attempt returns")
 
     async def aclose(self) -> None:
+        for task in list(self._replacements):
+            task.cancel()
+        await asyncio.gather(*self._replacements, return_exceptions=True)
         if not ray.is_initialized():
             return
         for actor in self._actors:
@@ -246,7 +273,8 @@ class RayRunner(Runner):
                 await asyncio.wait_for(asyncio.wrap_future(actor.handle.shutdown.remote().future()), 30)
             ray.kill(actor.handle, no_restart=True)
         self._actors.clear()
-        self._started = False
+        self._idle.clear()
+        self._starting = None
         if self._owns_ray:
             ray.shutdown()
             self._owns_ray = False

@@ -45,14 +45,49 @@ def should_retry(outcome: SlotOutcome) -> bool:
 
 
 class Runner(ABC):
-    """Evaluate jobs; `events` records what happened to the worker pool along the way."""
+    """Evaluate jobs; `events` records what happened to the worker pool along the way.
+
+    `evaluate` is safe to call from many tasks at once (the service's jobs, sessions and batches share
+    one runner): each call waits for a free slot, so a GPU still runs one candidate at a time.
+    """
 
     def __init__(self) -> None:
         self.events: list[RunnerEvent] = []
 
     @abstractmethod
-    def run(self, jobs: Iterable[EvalJob]) -> AsyncIterator[tuple[str, Verdict]]:
+    async def start(self) -> None:
+        """Start the workers (idempotent); `evaluate` does it on first use."""
+
+    @abstractmethod
+    async def evaluate(self, job: EvalJob) -> Verdict:
+        """Compile and verify one job on a free slot (retrying what the machine spoiled)."""
+
+    async def run(self, jobs: Iterable[EvalJob]) -> AsyncIterator[tuple[str, Verdict]]:
         """Yield `(job.key, verdict)` for every job, in the order they finish."""
+        batch = unique_jobs(jobs)
+        await self.start()
+
+        async def keyed(job: EvalJob) -> tuple[str, Verdict]:
+            return job.key, await self.evaluate(job)
+
+        tasks = [asyncio.create_task(keyed(job)) for job in batch]
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                yield await next_done
+        finally:  # the caller stopped early or failed: do not leave evaluations running
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    @abstractmethod
+    def busy(self) -> int:
+        """Slots (GPUs) evaluating a job right now."""
+
+    @property
+    @abstractmethod
+    def healthy_slots(self) -> int:
+        """Slots (GPUs) not retired."""
 
     @abstractmethod
     async def aclose(self) -> None:
@@ -86,24 +121,38 @@ class InProcessRunner(Runner):
         self.leases = Leases(self.slots)
         self.max_attempts = max_attempts
         self.workers = {slot: SlotWorker(slot, settings) for slot in self.slots}
-        self._started = False
+        self._starting: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
-        """Start and probe every slot's executor (idempotent); slots that fail the probe are retired."""
-        if self._started:
-            return
-        self._started = True
+        """Start and probe every slot's executor (idempotent; concurrent callers wait for the one start).
+
+        Slots that fail the probe are retired.
+        """
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
         healths = await asyncio.gather(*(worker.start() for worker in self.workers.values()))
         for (slot, worker), health in zip(self.workers.items(), healths, strict=True):
             self.events.extend(worker.drain_events())
             if not health.healthy:
                 self._retire(slot, f"failed its first health check: {health.detail}")
 
+    @property
+    def busy(self) -> int:
+        return self.leases.healthy - self.leases.free
+
+    @property
+    def healthy_slots(self) -> int:
+        return self.leases.healthy
+
     def _retire(self, slot: Slot, detail: str) -> None:
         self.leases.retire(slot)
         self.events.append(RunnerEvent("slot_retired", slot.name, detail))
 
-    async def _evaluate(self, job: EvalJob) -> tuple[str, Verdict]:
+    async def evaluate(self, job: EvalJob) -> Verdict:
+        await self.start()
         for attempt in range(1, self.max_attempts + 1):
             try:
                 async with self.leases.lease() as slot:
@@ -113,25 +162,13 @@ class InProcessRunner(Runner):
                     if not outcome.healthy:
                         self._retire(slot, "unhealthy after a restart")
             except SandboxError as exc:  # no healthy slot is left
-                return job.key, Verdict(outcome=Outcome.INFRASTRUCTURE, message=str(exc))
+                return Verdict(outcome=Outcome.INFRASTRUCTURE, message=str(exc))
             if not should_retry(outcome) or attempt == self.max_attempts:
-                return job.key, outcome.verdict
+                return outcome.verdict
             self.events.append(
                 RunnerEvent("job_retried", slot.name, f"attempt {attempt} spoiled by the machine", job.key)
             )
         raise AssertionError("unreachable: the last attempt returns")
-
-    async def run(self, jobs: Iterable[EvalJob]) -> AsyncIterator[tuple[str, Verdict]]:
-        batch = unique_jobs(jobs)
-        await self.start()
-        tasks = [asyncio.create_task(self._evaluate(job)) for job in batch]
-        try:
-            for next_done in asyncio.as_completed(tasks):
-                yield await next_done
-        finally:  # the caller stopped early or failed: do not leave evaluations running
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def aclose(self) -> None:
         for worker in self.workers.values():

@@ -75,6 +75,7 @@ class EvalJob:
     problem: Problem
     candidate: Candidate
     options: VerifyOptions | None = None
+    arch: str | None = None  # compile for this sm_XX; the slot's GPU (or settings.gpu_arch) when None
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class SlotWorker:
         self._events: list[RunnerEvent] = []
         self.healthy = True
         self.restarts = 0
+        self.evaluations = 0  # jobs this slot has taken
         self.gpu = slot.device is not None and (
             settings.device == "cuda" or (settings.device == "auto" and detect_gpu_arch() is not None)
         )
@@ -218,6 +220,7 @@ class SlotWorker:
 
     async def evaluate(self, job: EvalJob) -> SlotOutcome:
         """Compile and verify `job` in sandboxed workers of this slot; restart the slot where needed."""
+        self.evaluations += 1
         if self._executor is None:
             await self.start()
         elif (
@@ -241,6 +244,7 @@ class SlotWorker:
                     settings=self.settings,
                     executor=self._executor,
                     options=job.options,
+                    arch=job.arch,
                 ),
                 self.hard_timeout_s,
             )

@@ -22,7 +22,7 @@ from agent.context import Budgets
 from agent.run import GenerationRequest, run_generation
 from agent.state import RunState
 from api.batch.checkpoints import checkpoint_status
-from api.batch.limits import LeasedExecutor, LimitedProvider
+from api.batch.limits import LeasedExecutor, LimitedProvider, LimitedRunner
 from api.batch.providers import ProviderSource, provider_source
 from api.batch.store import (
     OPEN_SAMPLES,
@@ -46,6 +46,7 @@ from kernelwright.errors import KernelwrightError
 from kernelwright.logs import get_logger
 from kernelwright.settings import Settings
 from sandbox.executor import Executor
+from sandbox.runner import Runner
 from sandbox.verify import VerifyOptions
 from sandbox.zygote_executor import make_executor
 
@@ -108,6 +109,7 @@ class BatchRunner:
         *,
         providers: ProviderSource | None = None,
         executor: Executor | None = None,
+        runner: Runner | None = None,
         listener: Callable[[SampleEvent], None] | None = None,
         after_sample: Callable[[SampleEvent], Awaitable[None]] | None = None,
     ) -> None:
@@ -115,6 +117,7 @@ class BatchRunner:
         self.settings = settings
         self.providers = providers
         self.executor = executor
+        self.runner = runner  # verify on the runner's leased slots (shared); else on `executor` directly
         self.listener = listener
         self.after_sample = after_sample  # e.g. charge the sample's cost to an API key
         self._cancelling = False
@@ -239,6 +242,7 @@ class BatchRunner:
                         settings=settings,
                         provider=provider,
                         executor=LeasedExecutor(executor, gpu),
+                        runner=None if self.runner is None else LimitedRunner(self.runner, gpu),
                         verify_options=options,
                         run_id=sample.run_id,
                     )

@@ -4,7 +4,9 @@ LLM calls: `LimitedProvider` wraps the run's provider, so only `complete()` wait
 that is compiling or verifying holds none. GPU evaluation: `LeasedExecutor` wraps the executor of one
 sample and holds one lease from the first worker it spawns until its last worker is closed, so the
 reference and candidate workers of one verification share a lease (a limit of 1 cannot deadlock them)
-and a sample holds nothing while it waits for the model.
+and a sample holds nothing while it waits for the model. Where the batch verifies through the process's
+shared runner (the service, `kernelwright batch run`), `LimitedRunner` applies the same per-batch limit
+on top of the runner's own leases (one per GPU, shared by every batch and job).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agent.providers import ChatMessage, Completion, Provider
+from kernelwright.domain import Verdict
 from sandbox.executor import Executor, ProcessSpec, WorkerProcess
+from sandbox.runner import EvalJob, Runner
 
-__all__ = ["LeasedExecutor", "LimitedProvider"]
+__all__ = ["LeasedExecutor", "LimitedProvider", "LimitedRunner"]
 
 
 class LimitedProvider(Provider):
@@ -102,3 +106,30 @@ class LeasedExecutor(Executor):
 
     async def aclose(self) -> None:
         """The shared executor outlives the sample: the batch closes it, not this view."""
+
+
+class LimitedRunner(Runner):
+    """A batch's view of a shared runner: at most `slots` of its evaluations at once."""
+
+    def __init__(self, inner: Runner, slots: asyncio.Semaphore) -> None:
+        super().__init__()
+        self.inner = inner
+        self._slots = slots
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def evaluate(self, job: EvalJob) -> Verdict:
+        async with self._slots:
+            return await self.inner.evaluate(job)
+
+    @property
+    def busy(self) -> int:
+        return self.inner.busy
+
+    @property
+    def healthy_slots(self) -> int:
+        return self.inner.healthy_slots
+
+    async def aclose(self) -> None:
+        """The shared runner outlives the batch: its owner closes it, not this view."""

@@ -1,6 +1,6 @@
 """Batches inside the REST service: one background task per running batch, recovered at startup.
 
-The service's shared parts (database, provider factory, sandbox executor) come from `Services`; a
+The service's shared parts (database, provider factory, sandbox executor, runner) come from `Services`; a
 sample's LLM cost is charged to the API key that created the batch as soon as the sample ends.
 A server stopped or killed leaves its batches `running` without a live runner; `recover()` at the
 next start continues them exactly where they stopped (see `api.batch.engine`).
@@ -107,6 +107,7 @@ class BatchManager:
             self.services.settings,
             providers=providers,
             executor=self.services.executor,
+            runner=self.services.runner,
             after_sample=charge,
         )
         task = asyncio.create_task(runner.run(batch_id), name=f"batch-{batch_id}")

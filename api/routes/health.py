@@ -46,10 +46,11 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(services: ServicesDep) -> Response:
-    """Prometheus metrics: jobs, sessions, queue depth, verifier leases, tokens, cost, verdicts."""
+    """Prometheus metrics: jobs, sessions, queue depth, runner slots and events, tokens, cost, verdicts."""
     m = services.metrics
     for name, count in (await services.jobs.status_counts()).items():
         m.jobs.labels(name).set(count)
     for name, count in (await services.sessions.status_counts()).items():
         m.sessions.labels(name).set(count)
+    m.observe_runner(services.runner)
     return Response(m.render(), media_type=CONTENT_TYPE_LATEST)

@@ -12,6 +12,7 @@ from api.services.providers import ProviderFactory
 from kernelwright.settings import Settings
 from rag.retriever import Retriever
 from sandbox.executor import Executor
+from sandbox.runner import Runner
 
 if TYPE_CHECKING:
     from api.services.jobs import JobManager
@@ -28,6 +29,7 @@ class Services:
     database: Database
     providers: ProviderFactory
     executor: Executor
+    runner: Runner  # verifies every run's candidates on leased slots
     retriever: Retriever
     limiter: RateLimiter
     metrics: ServiceMetrics

@@ -102,7 +102,6 @@ class EventRecorder:
     async def close(self) -> None:
         self._queue.put_nowait(None)
         await asyncio.shield(self._writer)
-        self.metrics.run_stopped(self.stream_id)
 
     async def _drain(self) -> None:
         # Everything queued so far goes in one transaction: under load, SQLite's single writer

@@ -165,6 +165,7 @@ class JobManager(RunManager):
                 settings=self.settings,
                 provider=self.providers(spec, state.turn if state is not None else 0),
                 executor=self.executor,
+                runner=self.runner,
                 retriever=self.retriever,
                 verify_options=self.verify_options,
                 listeners=(recorder,),

@@ -1,14 +1,19 @@
 """Prometheus metrics of the service, in a registry per app (several apps may live in one test process).
 
 Counters are fed from the trace events every run emits (tokens, cost, verdict classes); gauges that
-describe the present (jobs by status, queue depth, runs inside the verifier) are refreshed at scrape time.
+describe the present (jobs by status, queue depth, the runner's leased and healthy slots, its pool
+events) are refreshed at scrape time.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from collections import Counter
+
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import Counter as PromCounter
 
 from kernelwright.domain import TraceEvent, TraceKind
+from sandbox.runner import Runner
 
 __all__ = ["ServiceMetrics"]
 
@@ -16,20 +21,30 @@ __all__ = ["ServiceMetrics"]
 class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self._in_verifier: set[str] = set()
         r = self.registry
         self.jobs = Gauge("kernelwright_jobs", "Jobs by status", ["status"], registry=r)
         self.sessions = Gauge("kernelwright_sessions", "Sessions by status", ["status"], registry=r)
         self.queue_depth = Gauge("kernelwright_queue_depth", "Runs waiting for a run slot", registry=r)
         self.running = Gauge("kernelwright_runs_running", "Runs holding a run slot", registry=r)
         self.gpu_leases = Gauge(
-            "kernelwright_gpu_leases", "Runs inside the verifier now (each holds the device)", registry=r
+            "kernelwright_gpu_leases", "Runner slots (GPUs) evaluating a candidate now", registry=r
         )
-        self.tokens = Counter(
+        self.slots = Gauge("kernelwright_runner_slots", "Runner slots (GPUs) still healthy", registry=r)
+        self.pool_events = Gauge(
+            "kernelwright_runner_events",
+            "Runner pool events so far (restarts, retries...)",
+            ["kind"],
+            registry=r,
+        )
+        self.tokens = PromCounter(
             "kernelwright_llm_tokens", "LLM tokens", ["provider", "model", "direction"], registry=r
         )
-        self.cost = Counter("kernelwright_llm_cost_usd", "LLM cost in USD", ["provider", "model"], registry=r)
-        self.verdicts = Counter("kernelwright_verdicts", "Verdicts by outcome class", ["outcome"], registry=r)
+        self.cost = PromCounter(
+            "kernelwright_llm_cost_usd", "LLM cost in USD", ["provider", "model"], registry=r
+        )
+        self.verdicts = PromCounter(
+            "kernelwright_verdicts", "Verdicts by outcome class", ["outcome"], registry=r
+        )
         self.requests = Histogram(
             "kernelwright_http_request_seconds",
             "HTTP request latency",
@@ -44,19 +59,15 @@ class ServiceMetrics:
             self.tokens.labels(provider, model, "input").inc(int(data.get("input_tokens") or 0))
             self.tokens.labels(provider, model, "output").inc(int(data.get("output_tokens") or 0))
             self.cost.labels(provider, model).inc(float(data.get("cost_usd") or 0.0))
-        elif event.kind == TraceKind.COMPILED and data.get("ok"):
-            self._in_verifier.add(event.run_id)  # a compiled kernel goes to the verifier next
         elif event.kind == TraceKind.VERDICT:
-            self._in_verifier.discard(event.run_id)
             self.verdicts.labels(str(data.get("outcome", "unknown"))).inc()
-        elif event.kind == TraceKind.RUN_FINISHED:
-            self._in_verifier.discard(event.run_id)
-        self.gpu_leases.set(len(self._in_verifier))
 
-    def run_stopped(self, run_id: str) -> None:
-        """A run ended without a verdict (cancelled, failed): it holds no verifier lease any more."""
-        self._in_verifier.discard(run_id)
-        self.gpu_leases.set(len(self._in_verifier))
+    def observe_runner(self, runner: Runner) -> None:
+        """The runner's present: slots busy and healthy, and its pool events counted by kind."""
+        self.gpu_leases.set(runner.busy)
+        self.slots.set(runner.healthy_slots)
+        for kind, count in Counter(e.kind for e in runner.events).items():
+            self.pool_events.labels(kind).set(count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -19,6 +19,7 @@ from kernelwright.domain import TraceEvent, TraceKind
 from kernelwright.settings import Settings
 from rag.retriever import Retriever
 from sandbox.executor import Executor
+from sandbox.runner import Runner
 from sandbox.verify import VerifyOptions
 
 __all__ = ["RunManager", "RunServices", "now", "reply_usage"]
@@ -42,6 +43,7 @@ class RunServices:
     database: Database
     providers: ProviderFactory
     executor: Executor
+    runner: Runner
     retriever: Retriever
     metrics: ServiceMetrics
     hub: EventHub
@@ -57,6 +59,7 @@ class RunManager:
         self.db = services.database
         self.providers = services.providers
         self.executor = services.executor
+        self.runner = services.runner
         self.retriever = services.retriever
         self.metrics = services.metrics
         self.hub = services.hub

@@ -246,6 +246,7 @@ class SessionManager(RunManager):
                     settings=self.settings,
                     provider=self.providers(spec, consumed),
                     executor=self.executor,
+                    runner=self.runner,
                     budgets=request.budgets,
                     request=request if where is None else None,
                     message=turn.message if where is not None and where.waiting else None,

@@ -220,3 +220,26 @@ def test_lessons_from_one_run_reach_the_model_in_the_next(settings: Settings, ex
     assert "lesson:" in fix_prompt  # the fix learned in the first run is cited in the second
     retrieved = [e for e in read_trace(result.trace_path) if e.kind == TraceKind.RETRIEVED]
     assert any(h["citation"].startswith("lesson:") for e in retrieved for h in e.data["hits"])
+
+
+def test_a_run_given_a_runner_verifies_on_its_leased_slot(settings: Settings, examples: Path) -> None:
+    """The service's path: the same verdicts, reached through the runner's slot instead of an executor."""
+    from sandbox.leases import Slot
+    from sandbox.runner import InProcessRunner
+
+    provider = ScriptedProvider(_replies(examples, "softmax_triton.json"))
+    request = GenerationRequest(problem=_softmax(examples), target=Target.TRITON, budgets=Budgets())
+    quiet = settings.model_copy(update={"result_store": False})
+
+    async def scenario() -> tuple[RunResult, InProcessRunner]:
+        async with InProcessRunner(quiet, slots=[Slot(0)]) as runner:
+            assert isinstance(runner, InProcessRunner)
+            result = await run_generation(
+                request, settings=quiet, provider=provider, verify_options=OPTIONS, runner=runner
+            )
+            assert runner.busy == 0 and runner.healthy_slots == 1
+            return result, runner
+
+    result, runner = asyncio.run(scenario())
+    assert [a.outcome for a in result.state.attempts] == [Outcome.MISMATCH, Outcome.CORRECT]
+    assert runner.workers[Slot(0)].evaluations == 2  # both candidates went through the slot

@@ -85,6 +85,8 @@ def test_job_streams_its_events_live_and_resumes_after_last_event_id(server: Ser
     assert 'kernelwright_jobs{status="succeeded"} 1.0' in metrics
     assert 'kernelwright_verdicts_total{outcome="mismatch"} 1.0' in metrics
     assert "kernelwright_llm_tokens_total" in metrics and "kernelwright_queue_depth" in metrics
+    # both candidates were verified on the service's runner: one CPU slot, healthy and idle now
+    assert "kernelwright_runner_slots 1.0" in metrics and "kernelwright_gpu_leases 0.0" in metrics
     # request logs are structured and carry the job id
     lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
     assert any(line.get("job_id") == job_id and line.get("event") == "request" for line in lines)
