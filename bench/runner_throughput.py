@@ -52,6 +52,8 @@ class Row:
     jobs_per_s: float = 0.0
     verify_median_s: float | None = None
     outcomes: dict[str, int] = field(default_factory=dict)
+    # median seconds per verification phase: where a job's time grows when slots run side by side
+    phases_median_s: dict[str, float] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -118,6 +120,11 @@ async def _measure(kind: str, slots: int, jobs: list[EvalJob], settings: Setting
     row.jobs_per_s = len(jobs) / row.wall_s if row.wall_s > 0 else 0.0
     row.verify_median_s = statistics.median(v.duration_s for v in verdicts.values())
     row.outcomes = dict(Counter(v.outcome.value for v in verdicts.values()))
+    names = sorted({name for v in verdicts.values() for name in v.phases_s})
+    row.phases_median_s = {
+        name: round(statistics.median(v.phases_s.get(name, 0.0) for v in verdicts.values()), 4)
+        for name in names
+    }
     row.events = [f"{e.kind}:{e.slot}" for e in runner.events if e.kind != "actor_started"]
     return row
 
