@@ -106,6 +106,16 @@ async def post_message(
     return await _own(services, key, session_id)
 
 
+@router.post("/{session_id}/cancel", response_model=SessionPublic)
+async def cancel_session(session_id: str, services: ServicesDep, key: ApiKeyDep) -> SessionPublic:
+    """End the session: a running round stops at once; finished turns stay forkable (409 if it ended)."""
+    found = await _own(services, key, session_id)
+    if found.status in ("cancelled", "failed"):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"session {session_id} already ended ({found.status})")
+    await services.sessions.cancel(session_id)
+    return await _own(services, key, session_id)
+
+
 @router.post("/{session_id}/fork", status_code=status.HTTP_201_CREATED, response_model=SessionPublic)
 async def fork_session(
     session_id: str, body: SessionFork, services: ServicesDep, key: ApiKeyDep

@@ -41,7 +41,7 @@ class SessionFork(BaseModel):
 class TurnPublic(BaseModel):
     index: int
     message: str | None
-    status: str = Field(description="running, done, failed")
+    status: str = Field(description="running, done, failed, cancelled")
     summary: RunSummary | None = None
     created_at: datetime
     finished_at: datetime | None = None
@@ -49,7 +49,7 @@ class TurnPublic(BaseModel):
 
 class SessionPublic(BaseModel):
     id: str
-    status: str = Field(description="running, waiting (for a message), failed")
+    status: str = Field(description="running, waiting (for a message), failed, cancelled")
     problem: str
     target: str
     provider: str

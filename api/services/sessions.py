@@ -31,6 +31,8 @@ from kernelwright.logs import get_logger
 
 __all__ = ["SessionBusyError", "SessionManager"]
 
+CANCELLED = "cancelled by the client"
+
 log = get_logger(__name__)
 
 
@@ -87,6 +89,11 @@ class SessionManager(RunManager):
         async with self.db.session() as s:
             row = await s.get(SessionRow, session_id, with_for_update=True)
             assert row is not None
+            if row.status in ("cancelled", "failed"):
+                raise SessionBusyError(
+                    f"session {session_id} is {row.status} and takes no more messages: fork it from a "
+                    "finished turn (POST /sessions/{id}/fork) to go on"
+                )
             if row.status != "waiting":
                 raise SessionBusyError(
                     f"session {session_id} is {row.status}: send the next message once its round is done "
@@ -189,6 +196,7 @@ class SessionManager(RunManager):
         checkpoint_id: str | None,
         summary: dict[str, Any] | None,
         error: str | None,
+        session_status: str | None = None,
     ) -> Statement:
         """Close a round: its turn row and the session's status, in the transaction of its last event."""
 
@@ -201,7 +209,11 @@ class SessionManager(RunManager):
             await s.execute(
                 update(SessionRow)
                 .where(SessionRow.id == session_id)
-                .values(status="waiting" if error is None else "failed", error=error, updated_at=now())
+                .values(
+                    status=session_status or ("waiting" if error is None else "failed"),
+                    error=error,
+                    updated_at=now(),
+                )
             )
 
         return run
@@ -260,6 +272,14 @@ class SessionManager(RunManager):
                     {"status": "waiting", "turn": turn.index, "result": summary},
                     also=self._finish(session_id, turn.id, "done", result.checkpoint_id, summary, None),
                 )
+        except asyncio.CancelledError:
+            if not self._closing:  # the client cancelled (a server shutdown leaves the round to resume)
+                await recorder.add(
+                    "status",
+                    {"status": "cancelled", "turn": turn.index},
+                    also=self._finish(session_id, turn.id, "cancelled", None, None, CANCELLED, "cancelled"),
+                )
+            raise
         except KernelwrightError as exc:
             log.warning("session round failed", error=str(exc))
             await recorder.add(
@@ -269,3 +289,24 @@ class SessionManager(RunManager):
             )
         finally:
             await recorder.close()
+
+    async def cancel(self, session_id: str) -> None:
+        """End the session: a running round is stopped (its turn `cancelled`), a waiting one is closed.
+
+        A cancelled session takes no more messages; its finished turns can still be forked.
+        """
+        task = self._tasks.get(session_id)
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+        async with self.db.session() as s:  # waiting (no task), or a round cancelled before it began
+            await s.execute(
+                update(SessionRow)
+                .where(SessionRow.id == session_id, SessionRow.status.in_(("waiting", "running")))
+                .values(status="cancelled", error=CANCELLED, updated_at=now())
+            )
+            await s.execute(
+                update(SessionTurn)
+                .where(SessionTurn.session_id == session_id, SessionTurn.status == "running")
+                .values(status="cancelled", finished_at=now())
+            )

@@ -164,3 +164,41 @@ def test_a_round_cut_by_a_crash_finishes_after_the_restart(server: Server) -> No
         "mismatch",
         "correct",
     ]
+
+
+def test_cancel_stops_a_running_round_and_ends_the_session(server: Server) -> None:
+    client = httpx.Client(base_url=server.url, headers=headers(server.create_key()), timeout=60)
+    session_id = client.post(
+        "/sessions",
+        json={
+            "problem": {"source": problem_source("softmax.py")},
+            "target": "triton",
+            "provider": {"name": "scripted", "replies": [FIXED]},
+        },
+    ).json()["id"]
+    _waiting(client, session_id)
+    client.post(f"/sessions/{session_id}/messages", json={"content": "try again", "replies": [FIXED]})
+    for event in sse_events(client, f"/sessions/{session_id}/events"):
+        if event["event"] == "compiled" and event["data"]["turn"] == 2:  # round 1 is verifying its kernel
+            break
+    cancelled = client.post(f"/sessions/{session_id}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    body = cancelled.json()
+    assert body["status"] == "cancelled" and body["error"] == "cancelled by the client"
+    assert [t["status"] for t in body["turns"]] == ["done", "cancelled"]
+    statuses = [
+        e["data"]["status"]
+        for e in sse_events(client, f"/sessions/{session_id}/events")
+        if e["event"] == "status"
+    ]
+    assert statuses[-1] == "cancelled"  # the stream ends with the cancellation
+
+    refused = client.post(f"/sessions/{session_id}/messages", json={"content": "more", "replies": [FIXED]})
+    assert refused.status_code == 409 and "fork it" in refused.json()["detail"]
+    again = client.post(f"/sessions/{session_id}/cancel")
+    assert again.status_code == 409 and "already ended" in again.json()["detail"]
+    fork = client.post(f"/sessions/{session_id}/fork", json={"turn": 0})  # finished turns stay forkable
+    assert fork.status_code == 201 and fork.json()["status"] == "waiting"
+    # a waiting session is closed by a cancel too
+    closed = client.post(f"/sessions/{fork.json()['id']}/cancel").json()
+    assert closed["status"] == "cancelled" and [t["status"] for t in closed["turns"]] == ["done"]
