@@ -14,8 +14,10 @@ three parts, so queries compete against the whole corpus as they would in use.
 
 Honesty: the set is split by a fixed hash of each query (`split_of`) into a tuning half, on which
 retrieval's constants were chosen, and a held-out half that was only measured; figures are reported
-for each half and for the whole. `fused` is the product (fusion, then the default reranker);
-`rrf` is fusion alone, so the reranker's share can be read off.
+for each half and for the whole. `fused` is the product (fusion, then the default reranker, then
+the filter that moves a page's second published copy down: `rag.hybrid.diversify`); `rrf` is the
+same without the reranker, so the reranker's share can be read off. The constants retrieval ran
+with are in the JSON (`retrieval`).
 """
 
 from __future__ import annotations
@@ -280,17 +282,22 @@ def _versions() -> dict[str, str]:
 
 
 def _table(result: dict[str, Any]) -> str:
+    """R@5 / MRR@10 of each retriever, overall and per kind, on the whole set, then on each half."""
     rows = [f"embedding={result['embedding']}"]
-    groups = ["overall", *KINDS, *SPLITS]
-    rows.append(f"{'retriever':<10}" + "".join(f"{g + ' R@5/MRR':>24}" for g in groups))
-    for mode, by_group in result["figures"].items():
-        cells = "".join(
-            f"{by_group[g]['recall@5']:>15.3f} / {by_group[g]['mrr@10']:.3f}"
-            if g in by_group
-            else f"{'-':>24}"
-            for g in groups
-        )
-        rows.append(f"{mode:<10}{cells}")
+    columns = ["overall", *KINDS]
+    for part in ("whole", *SPLITS):
+        rows.append(f"{part:<10}" + "".join(f"{c + ' R@5/MRR':>26}" for c in columns))
+        for mode, by_group in result["figures"].items():
+            cells = ""
+            for column in columns:
+                group = column if part == "whole" else (part if column == "overall" else f"{part}:{column}")
+                figure = by_group.get(group)
+                cells += (
+                    f"{figure['recall@5']:>11.3f} / {figure['mrr@10']:.3f} (n={int(figure['n']):>2})"
+                    if figure
+                    else f"{'-':>26}"
+                )
+            rows.append(f"  {mode:<8}{cells}")
     latency = result["latency"]
     ingest_s = result["ingest_s"]
     corpus = (
@@ -358,12 +365,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "subset": args.subset,
                 "latency_repeat": args.repeat,
             },
+            "retrieval": _retrieval_config(),
             "results": results,
             "skipped": skipped,
         }
         out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {out.relative_to(ROOT)}")
     return 0
+
+
+def _retrieval_config() -> dict[str, Any]:
+    """The constants the figures were measured with (all chosen on the tuning half)."""
+    from rag import fts, hybrid, rerank
+
+    reranker = hybrid.default_reranker()
+    return {
+        "rrf_k": hybrid.RRF_K,
+        "lexical_weight": hybrid.LEXICAL_WEIGHT,
+        "vector_weights_prose_technical": {k: list(v) for k, v in hybrid.VECTOR_WEIGHTS.items()},
+        "bm25_title_body_weights": [fts.TITLE_WEIGHT, fts.BODY_WEIGHT],
+        "phrase_weight": fts.PHRASE_WEIGHT,
+        "reranker": type(reranker).__name__,
+        "reranker_name_bonus": rerank.NAME_BONUS if getattr(reranker, "name_bonus", False) else 0.0,
+        "reranker_proximity_bonus": (
+            rerank.PROXIMITY_BONUS if getattr(reranker, "proximity_bonus", False) else 0.0
+        ),
+        "near_duplicate_share": hybrid.NEAR_DUPLICATE,
+    }
 
 
 def _cpus() -> int:

@@ -130,7 +130,8 @@ def _message_lines(form: Form, base: str) -> list[str]:
         if slot.required and template is not None:
             message = template.format(base=base, name=form.name)
             values = " ".join(v.value for v in slot.values[:8])
-            lines.append(f"- `{message}`: add one of the `{slot.name}` values ({values}).")
+            # "write", not "add": `add` is an instruction, and every page would match a query about it.
+            lines.append(f"- `{message}`: write one of the `{slot.name}` values ({values}).")
     if form.req.arch_names:
         lines.append(
             f"- `Instruction '{form.name}' not supported on .target 'sm_{min(form.req.arch)}'`: "
@@ -146,8 +147,35 @@ def _message_lines(form: Form, base: str) -> list[str]:
             f"- `Feature '{form.name}' requires PTX ISA .version {form.req.ptx[0]}.{form.req.ptx[1]} "
             "or later`: raise `.version`."
         )
+    lines.extend(_wide_access_lines(form, base))
     if form.closed:
         lines.append(f"- `Unknown modifier`: not one of the {form.name} modifiers listed above.")
+    return lines
+
+
+def _wide_access_lines(form: Form, base: str) -> list[str]:
+    """ptxas names a gated `.v8` load or store by its width, not by the modifier: eight 32-bit
+    elements are `Feature '256 bit wide load/store'`. Only `ld` and `st` say "load/store"; other
+    `.v8` forms (atom, red) are gated under their own names."""
+    if base not in ("ld", "st"):
+        return []
+    lines: list[str] = []
+    for slot in form.slots:
+        for value in slot.values:
+            if slot.name != "vec" or value.value != ".v8":
+                continue
+            if value.req.sm is not None:
+                lines.append(
+                    f"- `Feature '256 bit wide load/store' requires .target sm_{value.req.sm} or higher`: "
+                    f"`{base}.v8` moves eight 32-bit elements (256 bits wide) at once; use `.v4` "
+                    "(128 bits) or raise `.target`."
+                )
+            if value.req.ptx is not None:
+                lines.append(
+                    "- `Feature '256 bit wide load/store' requires PTX ISA .version "
+                    f"{value.req.ptx[0]}.{value.req.ptx[1]} or later`: `{base}.v8` (256-bit wide access) "
+                    "needs a newer `.version`."
+                )
     return lines
 
 

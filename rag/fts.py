@@ -9,6 +9,9 @@ Lexical search is FTS5 over the *output of the lexical tokenizer* (`rag.lexical.
 with a tokenizer that keeps `.`, `_` and `%` inside tokens: `ld.global.nc`, `%tid.x` and
 `tl.program_id` stay searchable whole and by their parts, exactly as in the in-memory BM25 index.
 
+A query is searched twice: as its words (OR) and as its pairs of adjacent words (phrases), the second
+score added at `PHRASE_WEIGHT` (see `_fts_queries`).
+
 Each chunk is indexed in two columns: `title` (the file's name and the chunk's heading path) and
 `body` (its text). BM25 weighs a title match `TITLE_WEIGHT` times a body match: a page named
 `cb_wait_front.rst` or a section titled "Unknown symbols and declarations" is *about* those words,
@@ -19,6 +22,7 @@ re-ingest is needed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,6 +36,7 @@ from rag.lexical import Chunk, tokenize
 __all__ = [
     "BODY_WEIGHT",
     "INDEX_VERSION",
+    "PHRASE_WEIGHT",
     "TITLE_WEIGHT",
     "CollectionInfo",
     "FileRecord",
@@ -40,7 +45,7 @@ __all__ = [
     "title_terms",
 ]
 
-INDEX_VERSION = "2"
+INDEX_VERSION = "3"
 """Bump when `tokenize` or the indexed columns change: stores rebuild their terms from the chunks."""
 TITLE_WEIGHT = 2.0
 BODY_WEIGHT = 1.0
@@ -130,10 +135,28 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _fts_query(query: str) -> str:
-    """An FTS5 OR-query of the query's tokens, each quoted (tokens contain `.` and `%`)."""
-    terms = dict.fromkeys(tokenize(query))
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+PHRASE_WEIGHT = 0.25
+"""How much a query's adjacent-pair phrases count against its single terms (see `_fts_queries`);
+chosen on `bench/rag_eval.py`'s tuning half (0.25, 0.5 and 1 tried: phrases lift compiler messages,
+which quote ptxas's fixed wording, and at full weight cost questions their recall)."""
+
+
+def _quote(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _fts_queries(query: str) -> tuple[str, str]:
+    """Two FTS5 OR-queries: the query's tokens, each quoted (tokens contain `.` and `%`), and each
+    pair of adjacent tokens as a phrase. BM25 scores the phrases as if they were rare words, so a
+    chunk that says "device print" or "unknown symbol" outranks one that holds the same words apart;
+    searched on their own and added at `PHRASE_WEIGHT`, they order chunks without drowning the words
+    (at full weight, pairs of common words such as "multi core" outvote the rare word that names the
+    topic). The index holds the same token stream (`tokenize` of the text, stop-words dropped on both
+    sides), so a pair is adjacent in the index exactly when it is adjacent in the text."""
+    tokens = tokenize(query)
+    terms = " OR ".join(dict.fromkeys(_quote(t) for t in tokens))
+    pairs = dict.fromkeys(f"{_quote(a)} + {_quote(b)}" for a, b in itertools.pairwise(tokens) if a != b)
+    return terms, " OR ".join(pairs)
 
 
 def _ensure_index_version(db: sqlite3.Connection) -> None:
@@ -277,17 +300,32 @@ class FtsStore:
     # --- search ------------------------------------------------------------------------------
 
     def search(self, query: str, collection: str, limit: int) -> list[tuple[str, float]]:
-        """Chunk ids and BM25 scores (larger is better) of the best lexical matches, best first."""
-        match = _fts_query(query)
-        if not match or limit <= 0 or not self.exists():
+        """Chunk ids and scores (larger is better) of the best lexical matches, best first: BM25 of the
+        query's terms plus `PHRASE_WEIGHT` times BM25 of its adjacent pairs (`_fts_queries`)."""
+        terms, phrases = _fts_queries(query)
+        if not terms or limit <= 0 or not self.exists():
             return []
         with self._connect() as db:
             rows = db.execute(
-                "SELECT c.id, -bm25(chunk_terms, ?, ?) AS score FROM chunk_terms"
-                " JOIN chunks c ON c.rowid = chunk_terms.rowid"
-                " WHERE chunk_terms MATCH ? AND chunk_terms.collection = ?"
+                "WITH t AS (SELECT rowid, -bm25(chunk_terms, ?, ?) AS s FROM chunk_terms"
+                "  WHERE chunk_terms MATCH ? AND collection = ?),"
+                " p AS (SELECT rowid, -bm25(chunk_terms, ?, ?) AS s FROM chunk_terms"
+                "  WHERE chunk_terms MATCH ? AND collection = ?)"
+                " SELECT c.id, t.s + ? * COALESCE(p.s, 0.0) AS score FROM t"
+                " LEFT JOIN p ON p.rowid = t.rowid JOIN chunks c ON c.rowid = t.rowid"
                 " ORDER BY score DESC, c.source, c.start_line LIMIT ?",
-                (TITLE_WEIGHT, BODY_WEIGHT, match, collection, limit),
+                (
+                    TITLE_WEIGHT,
+                    BODY_WEIGHT,
+                    terms,
+                    collection,
+                    TITLE_WEIGHT,
+                    BODY_WEIGHT,
+                    phrases or terms,
+                    collection,
+                    PHRASE_WEIGHT if phrases else 0.0,
+                    limit,
+                ),
             ).fetchall()
         return [(r[0], float(r[1])) for r in rows]
 

@@ -3,10 +3,11 @@
 Reciprocal rank fusion (Cormack et al. 2009) adds `1 / (RRF_K + rank)` over the two ranked lists:
 it needs no calibration between BM25 scores and cosine similarities, which live on unrelated
 scales, and a chunk found by both lists rises above one found by either. The fused list then goes
-through a `Reranker`: by default `rag.rerank.IdentifierReranker` (exact names and term proximity,
-microseconds per hit); the same hook takes a cross-encoder or an LLM judge, which would reorder the
-few best candidates without touching retrieval. `mode="lexical"` and `"vector"` return one side
-alone, unreranked, for evaluation.
+through a `Reranker`: by default `rag.rerank.IdentifierReranker` (exact names; term proximity on
+request; microseconds per hit); the same hook takes a cross-encoder or an LLM judge, which would reorder the
+few best candidates without touching retrieval. Before the cut to `k`, `diversify` moves a second
+copy of one page (the docs publish some pages twice) behind everything else. `mode="lexical"` and
+`"vector"` return one side alone, unreranked and undiversified, for evaluation.
 
 A collection named "builtin" that was never ingested falls back to the in-memory BM25 index over the
 packaged guides, so retrieval works with no ingest step and nothing installed.
@@ -29,6 +30,7 @@ from rag.rerank import IdentifierReranker
 __all__ = [
     "BUILTIN_COLLECTION",
     "LEXICAL_WEIGHT",
+    "NEAR_DUPLICATE",
     "RRF_K",
     "TECHNICAL_VECTOR_WEIGHT",
     "VECTOR_WEIGHT",
@@ -38,6 +40,7 @@ __all__ = [
     "Mode",
     "Reranker",
     "default_reranker",
+    "diversify",
     "is_technical",
     "known_collections",
     "reciprocal_rank_fusion",
@@ -58,15 +61,21 @@ TECHNICAL_VECTOR_WEIGHT = 0.2
 `VECTOR_WEIGHTS`. Kernel queries hinge on exact tokens (API names, mnemonics, quoted diagnostics),
 where BM25 is the more reliable list; vectors lift paraphrased questions that BM25 ranks low. A query
 that quotes a name or is mostly identifiers (a compiler message, an API name) leans on BM25 harder."""
-VECTOR_WEIGHTS: dict[str, tuple[float, float]] = {"hashing": (0.1, 0.0), "minilm": (2.0, 0.35)}
-"""(prose, technical) vector weights per embedding, measured on `bench/rag_eval.py`'s tuning half.
-The hashing embedding is a bag of hashed words and trigrams: little more than a blurred BM25, so
-its vote only breaks ties (0.1 to 0.5 tried; more loses questions BM25 had). A sentence model
-(MiniLM) ranks prose questions better than BM25, so there it gets the deciding vote (0.2 to 3 tried:
-2 gives the best MRR, at the cost of one question BM25 alone finds in its top 5); on technical
-queries its vote stays small."""
+VECTOR_WEIGHTS: dict[str, tuple[float, float]] = {"hashing": (0.1, 0.0), "minilm": (3.0, 0.35)}
+"""(prose, technical) vector weights per embedding, chosen on `bench/rag_eval.py`'s tuning half
+only (the held-out half was measured, not used). The hashing embedding is a bag of hashed words and
+trigrams: little more than a blurred BM25, so its vote only breaks ties (prose 0 to 1 and technical
+0 to 0.2 tried; 0 and 0.1 tie, more loses questions BM25 had; 1024 buckets instead of 384 made the
+vectors better alone but not the fusion). A sentence model (MiniLM) ranks prose questions better
+than BM25, so there it gets the deciding vote and BM25 mostly breaks its ties (prose 1 to 6 tried,
+3 and 4 tie, 3 kept; re-measured once long chunks were embedded as windows (`rag.vectors`): 2 to 4
+tie); on technical queries its vote stays small (0.2 to 1 tried, 0.35 and 0.5 tie)."""
 _QUOTED = re.compile(r"""'[^']+'|"[^"]+"|`[^`]+`""")
-_IDENTIFIER = re.compile(r"[A-Za-z_%]\w*(?:(?:\.|::)\w+)+|\w*_\w+|[a-z]+[A-Z]\w*|[A-Z][a-z]+[A-Z]\w*")
+_IDENTIFIER = re.compile(
+    r"[A-Za-z_%]\w*(?:(?:\.|::)\w+)+|\w*_\w+|[a-z]+[A-Z]\w*|[A-Z][a-z]+[A-Z]\w*|(?<![\w%])%[A-Za-z]\w*"
+)
+"""Dotted, scoped or underscored names, camelCase, and %-registers (`%laneid`, as `rag.rerank` counts
+them: a register name is as exact a token as a mnemonic)."""
 
 
 def is_technical(query: str) -> bool:
@@ -81,6 +90,10 @@ def vector_weight(query: str, embedding: str | None = None) -> float:
     prose, technical = VECTOR_WEIGHTS.get(embedding or "", (VECTOR_WEIGHT, TECHNICAL_VECTOR_WEIGHT))
     return technical if is_technical(query) else prose
 
+
+NEAR_DUPLICATE = 0.6
+"""Share of word 3-grams (of the shorter text) two same-named files' hits must share to count as
+copies (`diversify`); Markdown and reStructuredText renderings of one page differ in markup."""
 
 _CANDIDATES_PER_HIT = 4
 _MIN_CANDIDATES = 20
@@ -104,8 +117,11 @@ class IdentityReranker:
 
 
 def default_reranker() -> Reranker:
-    """What fused search reranks with unless told otherwise (see the module docstring)."""
-    return IdentifierReranker(rank_k=RRF_K)
+    """What fused search reranks with unless told otherwise (see the module docstring): exact names
+    only. The proximity bonus made no difference on `bench/rag_eval.py`'s tuning half (0 to 0.3 of a
+    first place, either embedding), and it favours long chunks, which hold more query words in some
+    window than a short section that answers the question; so it is off, and on request."""
+    return IdentifierReranker(rank_k=RRF_K, proximity_bonus=False)
 
 
 def reciprocal_rank_fusion(
@@ -187,7 +203,45 @@ def search(
         for chunk_id, score in fused
         if (chunk := stored.get(chunk_id)) is not None
     ]
-    return reranker.rerank(query, hits)[:k]
+    ranked = reranker.rerank(query, hits)
+    return diversify(ranked, k) if mode == "fused" else ranked[:k]
+
+
+def _shingles(text: str) -> frozenset[str]:
+    words = text.lower().split()
+    return frozenset(" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2)))
+
+
+def _stem_of(source: str) -> str:
+    name = source.rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+def _copies(a: Hit, b: Hit, a_shingles: frozenset[str], b_shingles: frozenset[str]) -> bool:
+    """Whether two hits are the same text published twice: files of one name in two places
+    (`docs/.../data_mcast.rst` and `tech_reports/.../data_mcast.md`) sharing most word 3-grams.
+    Pages rendered from one template (`ptx-isa/min.md`, `ptx-isa/max.md`) share as many 3-grams but
+    are about different things, hence the name test."""
+    if a.source == b.source or _stem_of(a.source) != _stem_of(b.source) or not (a_shingles and b_shingles):
+        return False
+    return len(a_shingles & b_shingles) >= NEAR_DUPLICATE * min(len(a_shingles), len(b_shingles))
+
+
+def diversify(hits: Sequence[Hit], k: int) -> list[Hit]:
+    """The first `k` of `hits`, with a copy of a hit already kept (see `_copies`) moved behind
+    every other hit: the second copy says nothing new, and it would push a different answer below
+    the cut."""
+    kept: list[tuple[Hit, frozenset[str]]] = []
+    deferred: list[Hit] = []
+    for hit in hits:
+        if len(kept) >= k:
+            break
+        shingles = _shingles(hit.text)
+        if any(_copies(hit, other, shingles, seen) for other, seen in kept):
+            deferred.append(hit)
+        else:
+            kept.append((hit, shingles))
+    return [*(hit for hit, _ in kept), *deferred][:k]
 
 
 @dataclass

@@ -3,7 +3,9 @@
 Lexical rather than embedding search because kernel questions hinge on exact tokens
 (`cvta.to.global`, `%tid.x`, `tl.program_id`, `__syncthreads`) that embeddings blur; a tokeniser
 that keeps such tokens whole, and also splits them on dots and underscores, finds them reliably,
-offline and in milliseconds.
+offline and in milliseconds. Plain English words are stemmed (Snowball), so "floating point" finds
+"block float" and "configured" finds "configuration"; question words ("how", "what", "much") are
+stop-words, since they say nothing about where an answer is.
 
 Files are cut into chunks at Markdown headings, never inside a fenced code block (half an example
 misleads more than it helps), and at most about `MAX_CHUNK_LINES` lines each, so a hit fits in a
@@ -19,7 +21,10 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+
+import snowballstemmer
 
 from kernelwright.domain import Hit
 
@@ -31,10 +36,10 @@ __all__ = [
     "HeadingFinder",
     "LexicalIndex",
     "clean_query",
-    "singular",
     "split_markdown",
     "split_outline",
     "split_text",
+    "stem",
     "tokenize",
 ]
 
@@ -49,7 +54,8 @@ _TOKEN = re.compile(r"%?[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*")
 _STOPWORD_TEXT = (
     "a an and are as at be but by can do does for from has have if in into is it its not of on or so "
     "such than that the their then there these this those to use used uses using was we when which "
-    "while will with you your"
+    "while will with you your how what why where who whose whom much many each did should would could "
+    "i me my our"
 )
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
@@ -80,18 +86,19 @@ class Chunk:
     text: str
 
 
-_PLURAL_KEEP = ("ss", "us", "is", "ous")
+_STEMMER = snowballstemmer.stemmer("english")
 
 
-def singular(word: str) -> str:
-    """A plain English word without its plural `s` (`masks` -> `mask`, `entries` -> `entry`), so
-    prose and titles match whichever number they use. Deliberately light: only alphabetic words of
-    five letters or more, never `-ss`, `-us`, `-is` words (`address`, `status`, `axis`)."""
-    if len(word) < 5 or not word.isalpha() or not word.endswith("s") or word.endswith(_PLURAL_KEEP):
+@lru_cache(maxsize=1 << 16)
+def stem(word: str) -> str:
+    """A plain English word reduced to its Snowball (Porter 2) stem, so that inflections and
+    derivations meet: `floating` and `float`, `configured` and `configuration`, `masks` and
+    `masking`. Only alphabetic words of four letters or more: identifiers, numbers and mnemonics
+    with digits (`bfp8`, `sm_90`) pass unchanged, and short words have no suffix worth removing.
+    Query and index go through the same function, so a stem need not be a word."""
+    if len(word) < 4 or not word.isalpha():
         return word
-    if word.endswith("ies"):
-        return word[:-3] + "y"
-    return word[:-1]
+    return str(_STEMMER.stemWord(word))
 
 
 def tokenize(text: str) -> list[str]:
@@ -100,7 +107,7 @@ def tokenize(text: str) -> list[str]:
     `tid.x`, `tid`; `tl.program_id` gives `tl.program_id`, `tl`, `program_id`, `program`, `id`.
     CamelCase names are also split into words: `CreateCircularBuffer` adds `create`, `circular`,
     `buffer`, so API names match prose ("circular buffer") and the reverse. Plain words and the
-    words of CamelCase names lose a plural `s` (`singular`); identifiers and their `_` parts do not
+    words of CamelCase names are stemmed (`stem`); identifiers and their `_` parts are not
     (`__syncthreads` gives `syncthreads`)."""
     tokens: list[str] = []
     for match in _TOKEN.finditer(text):
@@ -109,12 +116,13 @@ def tokenize(text: str) -> list[str]:
         if raw != whole and raw != raw.upper():
             words = [w.lower() for w in _CAMEL.findall(raw)]
             if len(words) > 1:
-                tokens.extend(singular(w) for w in words if len(w) > 1 and w not in _STOPWORDS)
+                tokens.extend(stem(w) for w in words if len(w) > 1 and w not in _STOPWORDS)
         core = whole.lstrip("%")
         parts = core.split(".")
         if len(parts) == 1 and "_" not in core and whole == core:
             if core not in _STOPWORDS and len(core) > 1:
-                tokens.append(singular(core))
+                camel = raw[1:] != raw[1:].lower() and raw != raw.upper()
+                tokens.append(core if camel else stem(core))  # a CamelCase name stays whole
             continue
         tokens.append(whole)
         if whole != core:

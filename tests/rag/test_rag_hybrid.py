@@ -12,7 +12,7 @@ from kernelwright.domain import Hit
 from kernelwright.errors import ConfigError, UnknownNameError, UserError
 from kernelwright.settings import Settings
 from rag.fts import FtsStore
-from rag.hybrid import RRF_K, HybridRetriever, reciprocal_rank_fusion
+from rag.hybrid import RRF_K, HybridRetriever, diversify, is_technical, reciprocal_rank_fusion
 from rag.ingest import IngestProgress, drop_collection, ingest, ingest_builtin
 from rag.lexical import LexicalIndex
 from rag.retriever import Retriever, default_retriever
@@ -129,3 +129,30 @@ def test_builtin_works_without_ingest_and_hybrid_after(settings: Settings) -> No
     hits = retriever.search("cvta.to.global ld.param", k=3)
     assert hits[0].collection == "builtin" and hits[0].source == "ptx-basics.md"
     assert "/" not in hits[0].source  # cited like the lexical retriever cites guides
+
+
+def _hit(source: str, text: str, start: int = 1) -> Hit:
+    return Hit(source=source, start_line=start, end_line=start + 1, score=1.0, text=text)
+
+
+def test_diversify_defers_a_page_published_twice_but_not_template_siblings() -> None:
+    page = "Semaphores coordinate the sender and receiver cores of the multicast reader " * 3
+    rst = _hit("docs/examples/data_mcast.rst", page + "\n.. code-block:: cpp")
+    md = _hit("tech_reports/examples/data_mcast.md", page + "\n```cpp")
+    other = _hit("docs/examples/data_reuse.rst", "Reuse tiles already in L1 instead of reading DRAM again.")
+    assert [h.source for h in diversify([rst, md, other], 3)] == [rst.source, other.source, md.source]
+    assert [h.source for h in diversify([rst, md, other], 2)] == [rst.source, other.source]
+    # Pages rendered from one template share most words but are about different instructions.
+    template = "Syntax of {0}: {0}.type d, a, b. ptxas errors about {0}: Arguments mismatch for {0}."
+    low, high = _hit("ptx-isa/min.md", template.format("min")), _hit("ptx-isa/max.md", template.format("max"))
+    assert diversify([low, high, other], 3) == [low, high, other]
+    # Two sections of one file are not copies of each other either.
+    first, second = _hit("guide/a.md", page, 1), _hit("guide/a.md", page, 20)
+    assert diversify([first, second], 2) == [first, second]
+
+
+def test_register_names_are_technical_queries() -> None:
+    """A %-register is as exact a token as a mnemonic: BM25, not the vectors, decides it."""
+    assert is_technical("%laneid") and is_technical("%tid.x") and is_technical("cb_wait_front")
+    assert not is_technical("How do I mask out-of-bounds loads?")
+    assert not is_technical("it is right 100% of the time")
