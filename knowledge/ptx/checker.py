@@ -7,7 +7,12 @@ forms, unusual operand shapes) passes, at most with an `info`. Every error says 
 where, and what is legal instead, so that a model can fix it in one turn.
 
 The opcode analysis (form lookup, modifier slots, requirements) depends only on the opcode text,
-the target and the `.version`, so it is cached across instructions and modules.
+the target and the `.version`, so it is cached across instructions and modules; its
+target-independent part (which form, which slot each modifier fills) once per opcode text. So are
+readings that depend on a statement's text alone: how an operand text splits into operands and
+which names sit at typed positions, what a declaration declares, a hint's closest matches. What a
+name means is never cached across modules: each module's own declarations answer it.
+`clear_memos` forgets all of it (for benchmarks of a cold checker).
 """
 
 from __future__ import annotations
@@ -15,12 +20,24 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, contains
+from typing import Literal, cast
 
 from kernelwright.domain import Diagnostic, Severity
-from knowledge.ptx.parser import Directive, Function, Instruction, Label, Module, Operand, parse_module
+from knowledge.ptx.parser import (
+    Columns,
+    Directive,
+    Function,
+    Instruction,
+    Label,
+    Module,
+    Operand,
+    parse_module,
+)
 from knowledge.ptx.tables import (
     Form,
     Requirement,
@@ -33,7 +50,7 @@ from knowledge.ptx.tables import (
     parse_version,
 )
 
-__all__ = ["CHECK_SOURCE", "Codes", "check_ptx", "resolve_target"]
+__all__ = ["CHECK_SOURCE", "Codes", "check_ptx", "clear_memos", "resolve_target"]
 
 CHECK_SOURCE = "ptx-check"
 
@@ -91,6 +108,10 @@ _TYPE_INFO: dict[str, tuple[str, int]] = {
 }
 
 
+# `.version` texts already parsed (a handful of distinct ones; parsing is pure).
+_VERSIONS: dict[str, Version] = {}
+
+
 def resolve_target(name: str, tables: Tables | None = None) -> Target | None:
     """The table's target for `name`, or a synthetic one for a well-formed but unlisted `sm_NN[a|f]`."""
     tables = tables or load_tables()
@@ -119,6 +140,7 @@ class _OpcodeResult:
     issues: tuple[_Issue, ...]
     chosen: tuple[tuple[str, str], ...]  # (slot name, value)
     known: bool  # the form is closed and matched: operand checks apply
+    reading: _FormReading | None = field(default=None, compare=False)  # the target-independent part
 
     def value(self, slot: str) -> str | None:
         for name, value in self.chosen:
@@ -161,7 +183,22 @@ def _usable_sregs(target: Target | None, version: Version | None) -> frozenset[s
 
 
 def _close(word: str, choices: Iterable[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
-    return difflib.get_close_matches(word, list(choices), n=n, cutoff=cutoff)
+    """`difflib.get_close_matches` (memoized: a pure function, and the same hints recur, e.g. a
+    misplaced modifier's suggestions on each target)."""
+    return list(_close_memo(word, tuple(choices), n, cutoff))
+
+
+@lru_cache(maxsize=2048)
+def _close_memo(word: str, choices: tuple[str, ...], n: int, cutoff: float) -> tuple[str, ...]:
+    """`_close`, with the choices the first test of `get_close_matches` (`real_quick_ratio`, a
+    bound from the two lengths alone) rejects left out beforehand: the same answer, fewer calls."""
+    size = len(word)
+    pool = [
+        choice
+        for choice in choices
+        if (2.0 * min(size, len(choice)) / (size + len(choice)) if size + len(choice) else 1.0) >= cutoff
+    ]
+    return tuple(difflib.get_close_matches(word, pool, n=n, cutoff=cutoff))
 
 
 def _fmt_version(v: Version) -> str:
@@ -214,8 +251,35 @@ def _match_forms(tables: Tables, base: str, tokens: list[str]) -> list[Form]:
     return [f for f in found if f.ntokens == best]
 
 
-@lru_cache(maxsize=8192)
-def _analyze(opcode: str, target: Target | None, version: Version | None) -> _OpcodeResult:
+class _FormReading:
+    """How an opcode's tokens fill one form's slots, independent of target and `.version`: the
+    steps of the form check, in the order of their issues, each judged per target: a requirement
+    (`what`, req), a misplaced modifier (value, the slots filled before it), a missing required
+    slot, or an issue that holds everywhere (a broken rule). `plan` caches the fast-path plan of
+    the form with these modifiers (see `_plan`), which depends on nothing else."""
+
+    __slots__ = ("chosen", "form", "plan", "result", "steps")
+
+    def __init__(self, form: Form, chosen: tuple[tuple[str, str], ...], steps: tuple[_Step, ...]) -> None:
+        self.form = form
+        self.chosen = chosen
+        self.steps = steps
+        self.plan: _Plan | object | None = None
+        self.result: _OpcodeResult | None = None  # when there are no steps: the same on every target
+
+
+_Step = (
+    tuple[Literal["req"], str, Requirement]
+    | tuple[Literal["misplaced"], str, dict[str, str]]
+    | tuple[Literal["missing"], Slot, None]
+    | tuple[Literal["issue"], _Issue, None]
+)
+
+
+@lru_cache(maxsize=4096)
+def _read_opcode(opcode: str) -> _OpcodeResult | tuple[_FormReading, ...]:
+    """The target-independent part of `_analyze`: a final result when the mnemonic is unknown or
+    no form matches (neither depends on the target), else the reading of each matching form."""
     tables = load_tables()
     tokens = opcode.split(".")
     base = tokens[0]
@@ -234,9 +298,17 @@ def _analyze(opcode: str, target: Target | None, version: Version | None) -> _Op
     forms = _match_forms(tables, base, tokens)
     if not forms:
         return _OpcodeResult(None, _unmatched(tables, base, tokens), (), False)
+    return tuple(_read_form(tables, form, tokens) for form in forms)
+
+
+@lru_cache(maxsize=8192)
+def _analyze(opcode: str, target: Target | None, version: Version | None) -> _OpcodeResult:
+    read = _read_opcode(opcode)
+    if isinstance(read, _OpcodeResult):
+        return read
     best: _OpcodeResult | None = None
-    for form in forms:
-        result = _analyze_form(tables, form, tokens, target, version)
+    for reading in read:
+        result = _judge_form(reading, target, version)
         if not any(i.severity == Severity.ERROR for i in result.issues):
             return result
         if best is None or len(result.issues) < len(best.issues):
@@ -265,10 +337,12 @@ def _unmatched(tables: Tables, base: str, tokens: list[str]) -> tuple[_Issue, ..
     )
 
 
-def _analyze_form(
-    tables: Tables, form: Form, tokens: list[str], target: Target | None, version: Version | None
-) -> _OpcodeResult:
-    issues: list[_Issue] = list(_requirement_issues(f"`{form.name}`", form.req, target, version))
+def _read_form(tables: Tables, form: Form, tokens: list[str]) -> _FormReading:
+    """The steps of checking `tokens` against `form` (see `_FormReading`), in the order of the
+    issues they may raise."""
+    steps: list[_Step] = []
+    if not form.req.empty:
+        steps.append(("req", f"`{form.name}`", form.req))
     name_tokens = set(form.tokens)
     filled: dict[str, str] = {}
     chosen: list[tuple[str, str]] = []
@@ -280,25 +354,22 @@ def _analyze_form(
         slot = _place(form, value, filled)
         if slot is None:
             if form.closed:
-                issues.append(_misplaced(tables, form, value, filled, target, version))
+                steps.append(("misplaced", value, dict(filled)))
             continue
         filled[slot.name] = value
         chosen.append((slot.name, value))
         req = slot.index[value]
         if not req.empty:
-            issues.extend(_requirement_issues(f"`{value}` on `{form.name}`", req, target, version))
+            steps.append(("req", f"`{value}` on `{form.name}`", req))
     if form.closed:
         for slot in form.slots:
             if slot.required and slot.name not in filled:
-                legal = " ".join(_legal(slot, target, version))
-                code = Codes.BAD_TYPE if slot.is_type else Codes.BAD_MODIFIER
-                what = "type" if slot.is_type else f"`{slot.name}` modifier"
-                issues.append(_Issue(code, f"`{form.name}` needs a {what}", f"legal here: {legal}"))
+                steps.append(("missing", slot, None))
         present = set(filled.values())
         for combo in form.combos:
-            if combo.values <= present:
+            if combo.values <= present and not combo.req.empty:
                 what = "`" + form.name + "".join(sorted(combo.values)) + "`"
-                issues.extend(_requirement_issues(what, combo.req, target, version))
+                steps.append(("req", what, combo.req))
         for rule in form.rules:
             if rule.when in present and not (rule.needs_one_of & present):
                 code = (
@@ -306,8 +377,33 @@ def _analyze_form(
                     if any(v in tables.state_spaces for v in rule.needs_one_of)
                     else Codes.BAD_MODIFIER
                 )
-                issues.append(_Issue(code, rule.message, "add " + " or ".join(sorted(rule.needs_one_of))))
-    return _OpcodeResult(form, tuple(issues), tuple(chosen), form.closed)
+                issue = _Issue(code, rule.message, "add " + " or ".join(sorted(rule.needs_one_of)))
+                steps.append(("issue", issue, None))
+    return _FormReading(form, tuple(chosen), tuple(steps))
+
+
+def _judge_form(reading: _FormReading, target: Target | None, version: Version | None) -> _OpcodeResult:
+    """The issues of a form reading on this target and `.version`."""
+    if not reading.steps:
+        if reading.result is None:
+            reading.result = _OpcodeResult(reading.form, (), reading.chosen, reading.form.closed, reading)
+        return reading.result
+    form = reading.form
+    issues: list[_Issue] = []
+    for step in reading.steps:
+        if step[0] == "req":
+            issues.extend(_requirement_issues(step[1], step[2], target, version))
+        elif step[0] == "misplaced":
+            issues.append(_misplaced(load_tables(), form, step[1], step[2], target, version))
+        elif step[0] == "missing":
+            slot = step[1]
+            legal = " ".join(_legal(slot, target, version))
+            code = Codes.BAD_TYPE if slot.is_type else Codes.BAD_MODIFIER
+            what = "type" if slot.is_type else f"`{slot.name}` modifier"
+            issues.append(_Issue(code, f"`{form.name}` needs a {what}", f"legal here: {legal}"))
+        else:
+            issues.append(step[1])
+    return _OpcodeResult(form, tuple(issues), reading.chosen, form.closed, reading)
 
 
 def _place(form: Form, value: str, filled: dict[str, str]) -> Slot | None:
@@ -412,6 +508,75 @@ def _names(text: str) -> set[str]:
     return found
 
 
+# A declaration's text read into (its type, whether it is a vector, the names it declares with
+# their `<N>` counts, the other dotted words in order): see `_parse_declaration`.
+_Declaration = tuple[str | None, bool, tuple[tuple[str, int | None], ...], tuple[str, ...]]
+
+
+class _TableMemo:
+    """Per-process memos that depend on one tables object: the types a plain `.reg` may name
+    (None when `.reg` itself is unknown or has requirements; see `simple_reg`) and declaration
+    texts already read (a pure function of the text and the table's types)."""
+
+    __slots__ = ("declarations", "plain_regs", "tables")
+
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables  # kept alive, so that its id stays its own
+        known = ".reg" in tables.directives or ".reg" in tables.state_spaces
+        req = tables.directive_reqs.get(".reg") or tables.state_spaces.get(".reg")
+        self.plain_regs = (
+            None if not known or (req is not None and not req.empty) else tables.register_types & tables.types
+        )
+        self.declarations: dict[str, _Declaration] = {}
+
+
+_TABLE_MEMOS: dict[int, _TableMemo] = {}
+
+
+def _table_memo(tables: Tables) -> _TableMemo:
+    memo = _TABLE_MEMOS.get(id(tables))
+    if memo is None:
+        if len(_TABLE_MEMOS) >= 8:
+            _TABLE_MEMOS.clear()
+        memo = _TABLE_MEMOS[id(tables)] = _TableMemo(tables)
+    return memo
+
+
+# Plain `.reg` texts (`.b32 %r<16>`) read into (type, name, count), None when not plain: a pure
+# parse of the text, memoized per process (the same declarations open most functions).
+_SIMPLE_REGS: dict[str, tuple[str, str, int | None] | None] = {}
+_NOT_READ = ("", "", None)  # a memo miss (compared by identity)
+
+
+_BRACKETS = re.compile(r"\[[^\]]*\]")
+
+
+def _parse_declaration(text: str, types: AbstractSet[str]) -> _Declaration:
+    """What `declare` reads in a declaration's text (after its directive name): the first type
+    word, whether a vector word occurs, the declared names with their `<N>` counts, and the other
+    dotted words in order (which `declare` judges for a `.reg`)."""
+    text = text.split("=", 1)[0]
+    text = _ALIGN.sub(" ", text)
+    text = _BRACKETS.sub(" ", text)
+    type_name: str | None = None
+    vector = False
+    names: list[tuple[str, int | None]] = []
+    others: list[str] = []
+    for word in text.replace(",", " ").split():
+        if word.startswith("."):
+            if word in types and type_name is None:
+                type_name = word
+            elif word in (".v2", ".v4", ".v8"):
+                vector = True
+            else:
+                others.append(word)
+            continue
+        for match in _DECL_NAME.finditer(word):
+            count = match.group(2)
+            names.append((match.group(1), int(count) if count is not None else None))
+    return type_name, vector, tuple(names), tuple(others)
+
+
 @lru_cache(maxsize=1024)
 def _range_names(prefix: str, count: int) -> frozenset[str]:
     """The names `%r0`..`%r<count-1>` a register range declares (for a prefix without a trailing
@@ -421,25 +586,43 @@ def _range_names(prefix: str, count: int) -> frozenset[str]:
 
 
 def _all_declared(
-    text: str, scope: _Scope, lookup: Callable[[str, _Scope], tuple[bool, str | None]], long: bool
+    text: str,
+    scope: _Scope,
+    lookup: Callable[[str, _Scope], tuple[bool, str | None]],
+    long: bool,
+    resolving: Iterable[AbstractSet[str]],
 ) -> bool:
     r"""Whether `lookup` finds every name of `_names(text)`. On ASCII text, the maximal runs of
     `[\w.$%]` that are a declared register (or, in a `long` function, a range member) are removed
     in bulk first: such a run is a whole name (or, for a name like `%1a`, holds none), so only the
-    other runs (symbols, special registers, literals) are matched and looked up one by one."""
+    other runs (symbols, special registers, literals) are matched and looked up one by one.
+    `resolving` are more runs known to resolve (each one's name, its longest `_NAME_HEAD` prefix,
+    is found, or it has none): removed in bulk too."""
     if not text.isascii():
         return all(lookup(name, scope)[0] for name in set(_IDENT.findall(text)))
     runs = set(text.translate(_NOT_NAME_RUN).split())
     runs.difference_update(scope.regs)
     for prefix, (count, _) in scope.ranges.items() if long else ():
         if runs and count <= _EXPAND_MAX and prefix and not prefix[-1].isdigit():
-            runs.difference_update(_range_names(prefix, count))
+            # `difference`, not `difference_update`: it walks the smaller of the two sets.
+            runs = runs.difference(_range_names(prefix, count))
+    for known in resolving:
+        if runs:
+            runs = runs.difference(known)
     head = _NAME_HEAD.match
     for run in runs:
         match = head(run)
         if match is not None and not lookup(match.group(), scope)[0]:
             return False
     return True
+
+
+@lru_cache(maxsize=64)
+def _sreg_runs(sregs: frozenset[str]) -> frozenset[str]:
+    r"""Runs of `[\w.$%]` whose name is a usable special register: each plain name and its
+    `.x`/`.y`/`.z` components (`%tid.x` is the name `%tid` in a run)."""
+    plain = [name for name in sregs if _NAME_HEAD.fullmatch(name)]
+    return frozenset([*plain, *(name + axis for name in plain for axis in (".x", ".y", ".z"))])
 
 
 @lru_cache(maxsize=64)
@@ -457,9 +640,11 @@ class _Plan:
     """The operand checks of one closed form with its modifiers resolved, as plain tuples:
     (is an address, vector size or 0) per operand, and for each typed operand the register types
     it rejects. Built once per opcode spelling, so checking an instruction is a split and a few
-    dict and set lookups."""
+    dict and set lookups. `memo` holds the plan's reading of each operand text it has seen and
+    `shape_memo` that of each digit-free shape (see `_operand_reading`): a property of the text
+    and the form only, never of what a module's names mean."""
 
-    __slots__ = ("high", "low", "shaped", "shapes", "typed")
+    __slots__ = ("high", "low", "memo", "shape_memo", "shaped", "shapes", "typed")
 
     def __init__(
         self,
@@ -473,6 +658,103 @@ class _Plan:
         self.shapes = shapes
         self.shaped = any(address or size for address, size in shapes)
         self.typed = typed
+        self.memo: dict[str, _Reading] = {}
+        self.shape_memo: dict[str, _Reading] = {}
+
+
+# A plan's reading of an operand text: None when the operands' count or shapes are wrong, else the
+# (name, register types it rejects) pairs its type check looks up.
+_Reading = tuple[tuple[str, frozenset[str]], ...] | None
+_UNREAD: _Reading = (("", frozenset()),)  # a memo miss (compared by identity)
+
+
+_READINGS_MAX = 4096  # operand texts remembered per plan (a long-lived service sees unbounded ones)
+
+
+def _operand_reading(rest: str, plan: _Plan) -> _Reading:
+    """What `check_operands` would look at in an operand text, for this plan: None when the count,
+    an address or a vector shape is wrong (it would report that whatever the names mean), else the
+    (name, register types it rejects) pairs of the typed operands, exactly the names its type check
+    looks up. Callers memoize it per plan (`_Plan.memo`): the same operand texts recur."""
+    bracket = "[" in rest
+    if bracket or "{" in rest or "(" in rest:
+        operands = [p.strip() for p in _OPERAND_PIECE.findall(rest)]
+    else:
+        operands = [p.strip() for p in rest.split(",")]
+    if "" in operands:
+        operands = [t for t in operands if t]
+    count = len(operands)
+    found: tuple[tuple[str, frozenset[str]], ...] | None = None
+    if plan.low <= count <= plan.high:
+        found = ()
+        if plan.shaped or bracket:
+            for (address, size), text in zip(plan.shapes, operands, strict=False):
+                if address != (text[0] == "[") or (
+                    size and not (text[0] == "{" and text[-1] == "}" and text.count(",") == size - 1)
+                ):
+                    found = None
+                    break
+        if found is not None:
+            checks: list[tuple[str, frozenset[str]]] = []
+            for position, wrong in plan.typed:
+                if position >= count:
+                    continue
+                for piece in operands[position].split("|"):
+                    name = piece.strip().lstrip("!-")
+                    if name.startswith("%") or name[:1].isalpha():
+                        checks.append((name, wrong))
+            found = tuple(checks)
+    return found
+
+
+# Plans per (target, .version): one dict for every module with that header, so that finding an
+# opcode's plan is one dict lookup (`_plan` is the builder; both are per-process memos).
+_PLAN_TABLES: dict[tuple[Target | None, Version | None], dict[str, _Plan | object]] = {}
+
+
+def _plans_for(target: Target | None, version: Version | None) -> dict[str, _Plan | object]:
+    key = (target, version)
+    plans = _PLAN_TABLES.get(key)
+    if plans is None:
+        if len(_PLAN_TABLES) >= 64:
+            _PLAN_TABLES.clear()
+        plans = _PLAN_TABLES[key] = {"": _SLOW}
+    elif len(plans) >= 8192:
+        plans.clear()
+        plans[""] = _SLOW
+    return plans
+
+
+def _shape_reading(shape: str, plan: _Plan) -> _Reading:
+    r"""The reading of a digit-free operand shape (see `bulk_flags`), memoized per plan like any
+    operand text: digits do not change a reading's structure, and its names are keyed as
+    `shape_typing` keys them (`\d+` to `0`), so that a name's type is its shape's."""
+    memo = plan.shape_memo
+    if len(memo) >= _READINGS_MAX:
+        memo.clear()
+    reading = _operand_reading(shape, plan)
+    if reading:
+        reading = tuple((_DIGITS.sub("0", name), wrong) for name, wrong in reading)
+    memo[shape] = reading
+    return reading
+
+
+def clear_memos() -> None:
+    """Forget every per-process memo (opcode analyses, plans and their operand readings, register
+    range names, table-derived sets): what a fresh process would start from, short of reloading
+    the tables. For benchmarks of a cold checker."""
+    _analyze.cache_clear()
+    _read_opcode.cache_clear()
+    _plan.cache_clear()
+    _PLAN_TABLES.clear()
+    _range_names.cache_clear()
+    _untyped_shapes.cache_clear()
+    _sreg_runs.cache_clear()
+    _close_memo.cache_clear()
+    _usable_sregs.cache_clear()
+    _TABLE_MEMOS.clear()
+    _SIMPLE_REGS.clear()
+    _VERSIONS.clear()
 
 
 @lru_cache(maxsize=8192)
@@ -482,6 +764,16 @@ def _plan(opcode: str, target: Target | None, version: Version | None) -> _Plan 
     result = _analyze(opcode, target, version)
     if result.issues:
         return _SLOW
+    reading = result.reading
+    if reading is not None and reading.plan is not None:
+        return reading.plan
+    plan = _build_plan(result)
+    if reading is not None:
+        reading.plan = plan
+    return plan
+
+
+def _build_plan(result: _OpcodeResult) -> _Plan | object:
     form = result.form
     if form is None or not result.known or form.operands is None:
         return _NO_OPERAND_CHECK
@@ -509,7 +801,8 @@ class _Checker:
         self.module_symbols: set[str] = set()
         self.usable_sregs: frozenset[str] = frozenset()
         self.analyses: dict[str, _OpcodeResult] = {}
-        self.plans: dict[str, _Plan | object] = {}
+        self.plans: dict[str, _Plan | object] = {}  # set from the header (see `run`)
+        self.plain_regs = _table_memo(tables).plain_regs
         # Operand verdicts of bulk-checked functions, per shape typing (see `bulk_clean`).
         self.verdicts: dict[frozenset[tuple[str, str | None]], dict[tuple[str, str], bool]] = {}
 
@@ -537,6 +830,7 @@ class _Checker:
     def run(self) -> list[Diagnostic]:
         self.check_header()
         self.usable_sregs = _usable_sregs(self.target, self.version)
+        self.plans = _plans_for(self.target, self.version)
         for fn in self.module.functions:
             self.module_symbols.add(fn.name)
         for fn in self.module.functions:
@@ -563,8 +857,18 @@ class _Checker:
     def check_header(self) -> None:
         tables = self.tables
         header = self.module.header
-        version_dir = next((d for d in header if d.name == ".version"), None)
-        target_dir = next((d for d in header if d.name == ".target"), None)
+        version_dir = target_dir = size_dir = None
+        others: list[Directive] = []
+        for directive in header:  # the first of each, in one pass
+            name = directive.name
+            if name == ".version":
+                version_dir = version_dir or directive
+            elif name == ".target":
+                target_dir = target_dir or directive
+            elif name == ".address_size":
+                size_dir = size_dir or directive
+            else:
+                others.append(directive)
         if version_dir is None:
             self.add(
                 0,
@@ -573,7 +877,11 @@ class _Checker:
                 f"start the module with `.version {_fmt_version(tables.max_version)}` (or the one you need)",
             )
         else:
-            version = parse_version(version_dir.text)
+            version = _VERSIONS.get(version_dir.text)
+            if version is None:
+                version = parse_version(version_dir.text)
+                if version is not None and len(_VERSIONS) < 256:
+                    _VERSIONS[version_dir.text] = version
             if version is None or version not in tables.versions:
                 maxv = _fmt_version(tables.max_version)
                 if version is not None and version > tables.max_version:
@@ -590,7 +898,7 @@ class _Checker:
                     "`.version` must be the first directive of the module",
                     "move `.version` to the top",
                 )
-        name: str | None = None
+        target_name: str | None = None
         if target_dir is None:
             self.add(
                 0, Codes.DIRECTIVE, "missing `.target` directive", "add `.target sm_XX` after `.version`"
@@ -605,12 +913,12 @@ class _Checker:
                         f"unknown .target option `{option}`",
                         "options: " + " ".join(sorted(tables.target_options)),
                     )
-            name = names[0] if names else ""
-            if name not in tables.targets:
-                guess = _close(name, tables.targets, 1)
+            target_name = names[0] if names else ""
+            if target_name not in tables.targets:
+                guess = _close(target_name, tables.targets, 1)
                 hint = (f"did you mean `{guess[0]}`? " if guess else "") + "targets look like sm_80, sm_90a"
-                self.add(target_dir.pos, Codes.DIRECTIVE, f"unknown .target `{name}`", hint)
-        effective = self.override or name
+                self.add(target_dir.pos, Codes.DIRECTIVE, f"unknown .target `{target_name}`", hint)
+        effective = self.override or target_name
         if effective:
             self.target = resolve_target(effective, tables)
             known = tables.targets.get(effective)
@@ -622,7 +930,6 @@ class _Checker:
                     f"PTX .version {_fmt_version(self.version)} does not support .target {effective}",
                     f"{effective} needs .version {_fmt_version(known.min_ptx)} or later",
                 )
-        size_dir = next((d for d in header if d.name == ".address_size"), None)
         if size_dir is not None:
             if size_dir.text not in ("32", "64"):
                 self.add(size_dir.pos, Codes.DIRECTIVE, f"bad .address_size {size_dir.text!r}", "use 64")
@@ -633,15 +940,39 @@ class _Checker:
                     "32-bit addressing is not supported on sm_90 or later",
                     "use `.address_size 64`",
                 )
-        for directive in header:
-            if directive.name in (".version", ".target", ".address_size"):
-                continue
+        for directive in others:
             self.check_directive(directive, None)
 
     # -- declarations
+    def simple_reg(self, text: str, scope: _Scope) -> bool:
+        """Record a plain `.reg .b32 %r<16>` / `.reg .pred %p` of a function body, in one match:
+        exactly what `check_directive` records for it, when `.reg` is a known directive without
+        requirements (False: the caller takes the general path)."""
+        parsed = _SIMPLE_REGS.get(text, _NOT_READ)
+        if parsed is _NOT_READ:
+            if len(_SIMPLE_REGS) >= 4096:
+                _SIMPLE_REGS.clear()
+            match = _SIMPLE_REG.fullmatch(text)
+            parsed = _SIMPLE_REGS[text] = (
+                None if match is None else (match[1], match[2], None if match[3] is None else int(match[3]))
+            )
+        if parsed is None:
+            return False
+        reg_type, name, count = parsed
+        plain = self.plain_regs
+        if plain is None or reg_type not in plain:
+            return False
+        if count is not None:
+            scope.ranges[name] = (count, reg_type)
+        else:
+            scope.regs[name] = reg_type
+        return True
+
     def check_directive(self, directive: Directive, scope: _Scope | None) -> None:
         tables = self.tables
         name = directive.name
+        if name == ".reg" and scope is not None and self.simple_reg(directive.text, scope):
+            return
         if name not in tables.directives and name not in tables.state_spaces:
             guess = _close(name, tables.directives | set(tables.state_spaces), 1)
             self.add(
@@ -678,23 +1009,16 @@ class _Checker:
             if match:
                 self.module_symbols.add(match.group(1))
             return
-        text = text.split("=", 1)[0]
-        text = _ALIGN.sub(" ", text)
-        text = re.sub(r"\[[^\]]*\]", " ", text)
-        type_name: str | None = None
-        vector = False
-        names: list[tuple[str, int | None]] = []
-        for word in text.replace(",", " ").split():
-            if word.startswith("."):
-                if word in self.tables.types and type_name is None:
-                    type_name = word
-                elif word in (".v2", ".v4", ".v8"):
-                    vector = True
-                elif (
-                    directive.name == ".reg"
-                    and word not in self.tables.state_spaces
-                    and word not in (".ptr",)
-                ):
+        memo = _table_memo(self.tables).declarations
+        parsed = memo.get(text)
+        if parsed is None:
+            if len(memo) >= 4096:
+                memo.clear()
+            parsed = memo[text] = _parse_declaration(text, self.tables.types)
+        type_name, vector, names, others = parsed
+        if directive.name == ".reg":
+            for word in others:
+                if word not in self.tables.state_spaces and word not in (".ptr",):
                     guess = _close(word, self.tables.register_types, 1)
                     self.add(
                         directive.pos,
@@ -702,10 +1026,6 @@ class _Checker:
                         f"`{word}` is not a register type",
                         f"did you mean `{guess[0]}`?" if guess else "use .b32, .f32, .pred, ...",
                     )
-                continue
-            for match in _DECL_NAME.finditer(word):
-                count = match.group(2)
-                names.append((match.group(1), int(count) if count is not None else None))
         if directive.name == ".reg" and type_name is not None and type_name not in self.tables.register_types:
             self.add(
                 directive.pos,
@@ -727,16 +1047,29 @@ class _Checker:
 
     # -- functions
     def check_function(self, fn: Function) -> None:
-        if fn.rows is not None and self.bulk_clean(fn.rows, fn.params):
-            return
+        if fn.rows is not None:
+            flagged = self.bulk_flags(fn.rows, fn.params)
+            if flagged is not None:
+                scope, indices = flagged
+                if indices:
+                    check = self.check_instruction
+                    for ins in fn.instructions_at(indices):
+                        check(ins, scope)
+                return
         scope = _Scope()
         scope.symbols.update(fn.params)
-        for statement in fn.body:
-            if isinstance(statement, Label):
+        body = fn.body
+        simple_reg = self.simple_reg
+        instructions: list[Instruction] = []
+        for statement in body:
+            if type(statement) is Instruction:
+                instructions.append(statement)
+            elif type(statement) is Label:
                 scope.symbols.add(statement.name)
-            elif isinstance(statement, Directive):
-                self.check_directive(statement, scope)
-        instructions = [s for s in fn.body if type(s) is Instruction]
+            else:
+                directive = cast(Directive, statement)
+                if not (directive.name == ".reg" and simple_reg(directive.text, scope)):
+                    self.check_directive(directive, scope)
         if not instructions:
             return
         # Every name in every operand, in one regex pass over the joined operand texts (a name
@@ -744,10 +1077,10 @@ class _Checker:
         # undeclared name pays for finding where, and only on the instructions that mention one.
         joined = ";".join(map(_REST, instructions))
         lookup = self.lookup
-        resolved = scope.resolved
         long = len(instructions) >= _LONG_FUNCTION
         if long:
             self.resolve_ranges(scope)  # short functions resolve the few names they use one by one
+        resolved = scope.resolved
         unknown = [name for name in _names(joined).difference(resolved) if not lookup(name, scope)[0]]
         # In a long function, instructions that differ only in their numbers (`%r12` for `%r7`,
         # an offset, a literal) get the same operand verdict when every name with the same
@@ -788,65 +1121,111 @@ class _Checker:
             if not ok:
                 slow(ins, scope)
 
-    def bulk_clean(self, rows: list[tuple[str, ...]], params: list[str]) -> bool:
-        """Whether the full check of a body the parser kept as bulk rows (see `Function`) would
-        report nothing, decided without building its statements: the tests of the per-instruction
-        path below, once per distinct opcode, guard, name and operand text (or digit-free operand
-        shape, where `shape_typing` allows it). False as soon as one fails: the caller then runs the
-        full check, so every diagnostic still comes from it alone."""
-        if not rows:
-            return True
-        dnames, dtexts, _, _, guards, opcodes, rests, labels, _, _ = zip(*rows, strict=True)
+    def resolving(self, params: list[str], scope: _Scope) -> list[AbstractSet[str]]:
+        """Runs that certainly resolve in this function, for `_all_declared`: module symbols,
+        usable special registers, and the function's symbols when they are all plain names."""
+        resolving: list[AbstractSet[str]] = [self.module_symbols, _sreg_runs(self.usable_sregs)]
+        if not any("%" in param[1:] for param in params):
+            # Labels and declared names are plain (their runs are their names); a parameter
+            # like `a%b` is not (its name is `a`): then symbols take the one-by-one path.
+            resolving.append(scope.symbols)
+        return resolving
+
+    def bulk_flags(self, rows: Columns, params: list[str]) -> tuple[_Scope, list[int]] | None:
+        """For a body the parser kept as bulk rows (see `Function`): its scope and the indices of
+        the rows whose full check (`check_instruction`) may report something, decided without
+        building statements; None when a declaration has a diagnostic (the caller then takes
+        the statement path for the whole body).
+
+        A row is flagged when its opcode has issues, its guard is not a declared predicate, its
+        operand text holds a name `lookup` does not find, or its operands fail `operands_ok`
+        (judged once per distinct opcode and operand text, or per digit-free shape where
+        `shape_typing` allows it). The full check of an unflagged row reports nothing, and the
+        caller checks the flagged ones in order, so the diagnostics are the statement path's."""
         scope = _Scope()
+        dnames, dtexts, guards, opcodes, rests, labels = rows
+        if not opcodes:
+            return scope, []
         scope.symbols.update(params)
         mark = len(self.found)
-        for name, text in zip(dnames, dtexts, strict=True):
-            if name:
+        simple_reg = self.simple_reg
+        for name, text in compress(zip(dnames, dtexts, strict=True), dnames):
+            if not (name == ".reg" and simple_reg(text.strip(), scope)):
                 self.check_directive(Directive(0, name, text.strip()), scope)
         if len(self.found) != mark:
-            del self.found[mark:]  # the full check reports them, in place
-            return False
+            del self.found[mark:]  # the statement path reports them, in place
+            return None
         scope.symbols.update(labels)
         scope.symbols.discard("")
         distinct = set(opcodes)
         distinct.discard("")
         if not distinct:
-            return True
+            return scope, []
         plans = self.plans
+        bad_opcodes: set[str] = set()
         for opcode in distinct:
             plan = plans.get(opcode)
             if plan is None:
                 plan = plans[opcode] = self.plan(opcode)
             if plan is _SLOW:
-                return False
+                bad_opcodes.add(opcode)
         named_guards = set(guards)
         named_guards.discard("")
-        if not all(self.guard_ok(guard, scope) for guard in named_guards):
-            return False
-        long = len(rows) - opcodes.count("") >= _LONG_FUNCTION
-        if not _all_declared(";".join(rests), scope, self.lookup, long):
-            return False
-        operands_ok = self.operands_ok
+        bad_guards = {guard for guard in named_guards if not self.guard_ok(guard, scope)}
+        long = len(opcodes) - opcodes.count("") >= _LONG_FUNCTION
+        joined = ";".join(rests)
+        lookup = self.lookup
+        unknown: list[str] = []
+        if not _all_declared(joined, scope, lookup, long, self.resolving(params, scope)):
+            unknown = [name for name in _names(joined) if not lookup(name, scope)[0]]
         typing = self.shape_typing(scope) if long else None
+        bad_keys: set[tuple[str, str]] = set()
+        keys: Iterable[tuple[str, str]]
         if typing is None:
-            todo = dict(zip(zip(opcodes, rests, strict=True), rests, strict=True))
-            todo.pop(("", ""), None)
-            for (opcode, _), rest in todo.items():
-                plan = plans[opcode]
-                if isinstance(plan, _Plan) and not operands_ok(rest, plan, scope):
-                    return False
-            return True
-        # One verdict per (opcode, shape), shared by the functions of the module with the same
-        # typing. Shapes: digits to `0`, then runs of zeros shortened (`%r12` and `%r7` alike), a
-        # split between the digit-exact text and `shape_typing`'s `\d+` to `0`.
-        shapes = ";".join(rests).translate(_ZERO_DIGITS).replace("00", "0").replace("00", "0").split(";")
-        todo = dict(zip(zip(opcodes, shapes, strict=True), rests, strict=True))
-        todo.pop(("", ""), None)
-        memo = self.verdicts.setdefault(typing, {})
-        for key in todo.keys() - memo.keys():
-            plan = plans[key[0]]
-            memo[key] = not isinstance(plan, _Plan) or operands_ok(todo[key], plan, scope)
-        return all(map(memo.__getitem__, todo))
+            keys = zip(opcodes, rests, strict=True)
+            operands_ok = self.operands_ok
+            for key in set(keys):
+                plan = plans[key[0]]
+                if isinstance(plan, _Plan) and not operands_ok(key[1], plan, scope):
+                    bad_keys.add(key)
+            keys = zip(opcodes, rests, strict=True)
+        else:
+            # One verdict per (opcode, shape), shared by the functions of the module with the
+            # same typing. Shapes: digits to `0`, then runs of zeros shortened (`%r12` and `%r7`
+            # alike), a split between the digit-exact text and `shape_typing`'s `\d+` to `0`.
+            shapes = joined.translate(_ZERO_DIGITS).replace("00", "0").replace("00", "0").split(";")
+            memo = self.verdicts.get(typing)
+            if memo is None:
+                memo = self.verdicts[typing] = {}
+            types = dict(typing).get
+            for key in set(zip(opcodes, shapes, strict=True)).difference(memo):
+                plan = plans[key[0]]
+                if type(plan) is not _Plan:
+                    memo[key] = True
+                    continue
+                reading = plan.shape_memo.get(key[1], _UNREAD)
+                if reading is _UNREAD:
+                    reading = _shape_reading(key[1], plan)
+                ok = reading is not None
+                for name, wrong in reading or ():
+                    if types(name) in wrong:
+                        ok = False
+                        break
+                memo[key] = ok
+            bad_keys = {key for key, ok in memo.items() if not ok}
+            keys = zip(opcodes, shapes, strict=True)
+        if not (bad_opcodes or bad_guards or unknown or bad_keys):
+            return scope, []
+        # The flagged rows, in order (each test over all rows at C speed; non-instruction rows
+        # have an empty opcode, guard and operand text, which no test flags).
+        rows_at = range(len(opcodes))
+        flagged: set[int] = set()
+        for bad, column in ((bad_opcodes, opcodes), (bad_guards, guards), (bad_keys, keys)):
+            if bad:
+                flagged.update(compress(rows_at, map(bad.__contains__, column)))
+        for name in unknown:
+            flagged.update(compress(rows_at, map(contains, rests, repeat(name))))
+        return scope, sorted(flagged)
 
     def resolve_ranges(self, scope: _Scope) -> None:
         """Resolve the members of each register range in bulk (what `lookup` answers for `%r7`
@@ -922,9 +1301,11 @@ class _Checker:
                 return None
             typed[shape] = reg_type
         untyped = _untyped_shapes(self.usable_sregs)
+        # A name's shape starts with its first character (a digit only if the name's does, and
+        # typed shapes never do): only names with a typed shape's first character can collide.
+        firsts = {shape[0] for shape in typed}
         for name in (*scope.symbols, *self.module_symbols):
-            shape = _DIGITS.sub("0", name)
-            if shape in typed:
+            if name[:1] in firsts and _DIGITS.sub("0", name) in typed:
                 return None
         if any(shape in untyped for shape in typed):
             return None
@@ -944,36 +1325,17 @@ class _Checker:
     def operands_ok(self, rest: str, plan: _Plan, scope: _Scope) -> bool:
         """Whether `check_operands` would stay silent: count, brackets, vector sizes and register
         types, on the operand texts alone (positions are only needed for a diagnostic)."""
-        bracket = "[" in rest
-        if bracket or "{" in rest or "(" in rest:
-            operands = [p.strip() for p in _OPERAND_PIECE.findall(rest)]
-        else:
-            operands = [p.strip() for p in rest.split(",")]
-        if "" in operands:
-            operands = [t for t in operands if t]
-        count = len(operands)
-        if not plan.low <= count <= plan.high:
+        reading = plan.memo.get(rest, _UNREAD)
+        if reading is _UNREAD:
+            memo = plan.memo
+            if len(memo) >= _READINGS_MAX:
+                memo.clear()
+            reading = memo[rest] = _operand_reading(rest, plan)
+        if reading is None:
             return False
-        if plan.shaped or bracket:
-            for (address, size), text in zip(plan.shapes, operands, strict=False):
-                if address != (text[0] == "["):
-                    return False
-                if size and not (text[0] == "{" and text[-1] == "}" and text.count(",") == size - 1):
-                    return False
-        resolved = scope.resolved
-        for position, wrong in plan.typed:
-            if position >= count:
-                continue
-            text = operands[position]
-            hit = resolved.get(text)
-            if hit is not None:
-                if hit[1] in wrong:
-                    return False
-                continue
-            for piece in text.split("|"):
-                name = piece.strip().lstrip("!-")
-                if not name.startswith("%") and not name[:1].isalpha():
-                    continue
+        if reading:
+            resolved = scope.resolved
+            for name, wrong in reading:
                 found, reg_type = resolved.get(name) or self.lookup(name, scope)
                 if found and reg_type in wrong:
                     return False
@@ -1035,9 +1397,15 @@ class _Checker:
         if name in scope.regs:
             result = (True, scope.regs[name])
         else:
-            match = _REG_INDEX.match(name)
-            entry = scope.ranges.get(match.group(1)) if match is not None else None
-            if match is not None and entry is not None and int(match.group(2)) < entry[0]:
+            # `%r12` -> (`%r`, 12): what `_REG_INDEX` splits, without a regex on ASCII names.
+            if name.isascii():
+                prefix = name.rstrip("0123456789")
+                index = name[len(prefix) :]
+            else:
+                match = _REG_INDEX.match(name)
+                prefix, index = match.group(1, 2) if match is not None else (name, "")
+            entry = scope.ranges.get(prefix) if index else None
+            if entry is not None and int(index) < entry[0]:
                 result = (True, entry[1])
             elif name in scope.symbols or name in self.module_symbols or name in self.usable_sregs:
                 result = (True, None)

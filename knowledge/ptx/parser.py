@@ -14,7 +14,17 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
 
-__all__ = ["Directive", "Function", "Instruction", "Label", "Module", "Operand", "Statement", "parse_module"]
+__all__ = [
+    "Columns",
+    "Directive",
+    "Function",
+    "Instruction",
+    "Label",
+    "Module",
+    "Operand",
+    "Statement",
+    "parse_module",
+]
 
 _COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|//[^\n]*|/\*.*?\*/', re.S)
 _LINE_COMMENT = re.compile(r"//[^\n]*")
@@ -34,8 +44,8 @@ _INSTRUCTION = re.compile(r"(?:@\s*(!?)\s*([%$\w]+)\s*)?([A-Za-z_][\w]*(?:\.[\w:
 #   brace) does not match and takes the general path. The lookahead is the negation of `_LABEL`,
 #   which the general path tries first.
 _FAST_STATEMENT = re.compile(
-    r"[ \t\r\n\f\v]*(?:(\.[A-Za-z_][\w:]*)([^;{]*+);|(?![A-Za-z_$][\w$]*\s*:(?!:))"
-    r"(@\s*(!?)\s*([%$\w]+)\s*)?([A-Za-z_][\w]*(?:\.[\w:]+)*)((?:[^;{}]++|\{[^;{}]*+\})*+);)"
+    r"[ \t\r\n\f\v]*(?:(\.[A-Za-z_][\w:]*+)([^;{]*+);|(?![A-Za-z_$][\w$]*+\s*:(?!:))"
+    r"(@\s*(!?)\s*([%$\w]++)\s*)?([A-Za-z_]\w*+(?:\.[\w:]++)*+)((?:[^;{}]++|\{[^;{}]*+\})*+);)"
 )
 
 # Directives that end at the end of their line (they take no semicolon).
@@ -58,18 +68,38 @@ _LINE_DIRECTIVES = frozenset(
     }
 )
 
-# One statement of a function body, for a whole body in one `findall` (see `_bulk_rows`): groups
-# 1-2 a `;`-terminated directive other than a line directive or `.section` (the loop's fast
-# directive), 3-7 an instruction (the loop's fast instruction, guard, opcode, operand text), 8 a
-# label (`_LABEL`), 9 a brace or a stray `;`, 10 anything else (junk: the body is not plain).
-_BODY_ITEM = re.compile(
-    r"[ \t\r\n\f\v]*(?:(\.(?!(?:"
-    + "|".join(sorted((d[1:] for d in (*_LINE_DIRECTIVES, ".section")), key=len, reverse=True))
-    + r")(?![\w:]))[A-Za-z_][\w:]*)([^;{]*+);|(?![A-Za-z_$][\w$]*\s*:(?!:))"
-    r"(@\s*(!?)\s*([%$\w]+)\s*)?([A-Za-z_][\w]*(?:\.[\w:]+)*)((?:[^;{}]++|\{[^;{}]*+\})*+);"
-    r"|([A-Za-z_$][\w$]*)\s*:(?!:)|([{};])|(\S))"
+
+def _body_item(guard_text: str, bang: str) -> str:
+    """One statement of a function body (see `_bulk_rows`): a `;`-terminated directive other than
+    a line directive or `.section` (the loop's fast directive: name, text), an instruction (the
+    loop's fast instruction: [guard text, `!`,] guard name, opcode, operand text), a label
+    (`_LABEL`), a brace or a stray `;`, or anything else (junk: the body is not plain). The two
+    groups before the guard name are captured or not as given, nothing else differs."""
+    return (
+        r"[ \t\r\n\f\v]*(?:(\.(?!(?:"
+        + "|".join(sorted((d[1:] for d in (*_LINE_DIRECTIVES, ".section")), key=len, reverse=True))
+        + r")(?![\w:]))[A-Za-z_][\w:]*+)([^;{]*+);|(?![A-Za-z_$][\w$]*+\s*:(?!:))"
+        + guard_text
+        + r"@\s*"
+        + bang
+        + r"!?)\s*([%$\w]++)\s*)?([A-Za-z_]\w*+(?:\.[\w:]++)*+)((?:[^;{}]++|\{[^;{}]*+\})*+);"
+        r"|([A-Za-z_$][\w$]*)\s*:(?!:)|([{};])|(\S))"
+    )
+
+
+# With positions (`finditer`): groups 3-7 as in `_FAST_STATEMENT` (see `_matched_instruction`).
+_BODY_ITEM = re.compile(_body_item("(", "("))
+# For `findall` rows, without the two groups only positions need: directive name and text, guard
+# name, opcode, operand text, label, brace, junk.
+_BODY_ROW = re.compile(_body_item("(?:", "(?:"))
+_BRACE, _JUNK = 6, 7
+# A line directive (`.version 8.0`, `.target sm_90`) after the whitespace before it: its name and
+# its text up to the end of the line or a `;`, as the statement loop's general path reads it.
+_LINE_DIRECTIVE = re.compile(
+    r"[ \t\r\n\f\v]*(\.(?:"
+    + "|".join(sorted((d[1:] for d in _LINE_DIRECTIVES), key=len, reverse=True))
+    + r")(?![\w:]))([^\n;]*+)"
 )
-_BRACE, _JUNK = 8, 9
 _BULK_MIN_CHARS = 640  # about 20 lines of nvcc output
 # A body up to its closing brace, with braces nested at most two deep inside (deeper: no bulk).
 _BODY_END = re.compile(r"(?:[^{}]++|\{(?:[^{}]++|\{[^{}]*+\})*+\})*+\}")
@@ -132,9 +162,17 @@ class Label:
 Statement = Instruction | Directive | Label
 
 
+# A plain body's statements in bulk, column by column (row i of each is statement i; a column
+# holds "" where the statement is of another kind): directive names, directive texts, guard names
+# (without `!`), opcodes, operand texts, labels.
+Columns = tuple[
+    tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]
+]
+
+
 class Function:
-    """One `.entry` or `.func` with a body. A body of plain statements only (see `_BODY_ITEM`) is
-    parsed in bulk: `rows` holds its statements as `_BODY_ITEM.findall` tuples (no positions), and
+    """One `.entry` or `.func` with a body. A body of plain statements only (see `_body_item`) is
+    parsed in bulk: `rows` holds its statements as columns (no positions, see `Columns`), and
     `body` (with positions) is built on first use, by the same statement loop as any other body, so
     the checker pays for positions only in a function it has to report on."""
 
@@ -146,7 +184,7 @@ class Function:
         self.params: list[str] = []
         self._body: list[Statement] | None = []
         self._module: Module | None = None
-        self.rows: list[tuple[str, ...]] | None = None  # bulk statements, when the body is plain
+        self.rows: Columns | None = None  # bulk statements, when the body is plain
         self.span: tuple[int, int] = (0, 0)  # the body between its braces, when parsed in bulk
 
     @property
@@ -157,7 +195,24 @@ class Function:
             _scan(self._module, self.span[0], self.span[1], self, bulk=False)
         return self._body
 
-    def defer(self, module: Module, start: int, end: int, rows: list[tuple[str, ...]]) -> None:
+    def instructions_at(self, indices: list[int]) -> list[Instruction]:
+        """The instructions of the bulk rows at `indices` (ascending), with positions, as the
+        statement loop builds them, without building the rest of the body: the rows come again
+        from the same pattern over the same span, this time with their positions."""
+        assert self._module is not None and self.rows is not None
+        text = self._module.text
+        found: list[Instruction] = []
+        wanted = iter(indices)
+        target = next(wanted, -1)
+        for index, match in enumerate(_BODY_ITEM.finditer(text, self.span[0], self.span[1])):
+            if index == target:
+                found.append(_matched_instruction(text, match))
+                target = next(wanted, -1)
+                if target < 0:
+                    break
+        return found
+
+    def defer(self, module: Module, start: int, end: int, rows: Columns) -> None:
         """Keep a plain body as bulk rows; its statements are parsed when `body` is first read."""
         self._module = module
         self.span = (start, end)
@@ -168,10 +223,10 @@ class Function:
 class Module:
     """The parsed module; `line_col` turns a character offset into a 1-based (line, column).
 
-    The line table is built on the first `line_col` call: a module without diagnostics never needs
-    it, and building it is a visible share of checking a long module."""
+    The first few `line_col` calls count newlines (a module with a diagnostic or two); the line
+    table is built only for more: building it is a visible share of checking a long module."""
 
-    __slots__ = ("_line_starts", "functions", "header", "stray", "text", "unbalanced")
+    __slots__ = ("_line_starts", "_lookups", "functions", "header", "stray", "text", "unbalanced")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -180,6 +235,7 @@ class Module:
         self.stray: list[Statement] = []  # instructions or labels outside functions
         self.unbalanced: int | None = None  # position of an unmatched brace
         self._line_starts: list[int] | None = None
+        self._lookups = 0
 
     @property
     def line_starts(self) -> list[int]:
@@ -191,6 +247,11 @@ class Module:
         return self._line_starts
 
     def line_col(self, pos: int) -> tuple[int, int]:
+        text = self.text
+        if self._line_starts is None and self._lookups < 8 and 0 <= pos <= len(text):
+            # What the table gives: one line per newline before `pos`, the column from the last.
+            self._lookups += 1
+            return text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
         starts = self.line_starts
         index = bisect_right(starts, pos) - 1
         return index + 1, pos - starts[index] + 1
@@ -226,13 +287,16 @@ def _split_operands(text: str, base: int) -> list[Operand]:
     return found
 
 
-_PARAM_NAME = re.compile(r"([%$\w]+)\s*(?:\[[^\]]*\])?\s*$")
+# The last name of a declaration (before an optional `[size]`). The lookbehind makes `search` try
+# only the starts of name runs, where the leftmost match begins anyway.
+_PARAM_NAME = re.compile(r"(?<![%$\w])([%$\w]++)\s*+(?:\[[^\]]*+\])?\s*+$")
+_PARAM_LIST = re.compile(r"\(([^()]*+)\)")
 
 
 def _params(header: str) -> list[str]:
     """Names of the `.param` declarations in a function header (return and argument lists)."""
     names: list[str] = []
-    for group in re.findall(r"\(([^()]*)\)", header):
+    for group in _PARAM_LIST.findall(header):
         for piece in group.split(","):
             match = _PARAM_NAME.search(piece.strip())
             if match and ".param" in piece:
@@ -264,25 +328,31 @@ def parse_module(source: str, *, bulk: bool = True) -> Module:
     return module
 
 
-def _bulk_rows(text: str, start: int) -> tuple[int, list[tuple[str, ...]]] | None:
-    """The end (its closing brace) and the `_BODY_ITEM` rows of a function body that starts at
+_NO_ROWS: Columns = ((), (), (), (), (), ())
+
+
+def _bulk_rows(text: str, start: int) -> tuple[int, Columns] | None:
+    """The end (its closing brace) and the rows (as `Columns`) of a function body that starts at
     `start`, when the statement loop would read it as plain statements, labels and balanced
     braces only: no row is junk, and the braces the loop counts never close the body early.
 
-    Why the rows are the loop's statements: each alternative of `_BODY_ITEM` is the loop's own
+    Why the rows are the loop's statements: each alternative of `_body_item` is the loop's own
     pattern for that statement kind (the two `_FAST_STATEMENT` branches minus line directives and
     `.section`, which the loop handles apart, `_LABEL`, a brace, a `;`), tried in an order in which
     at most one can match, and each ends at the same character with or without the end bound."""
-    end = _BODY_END.match(text, start)
-    if end is None:
-        return None
-    close = end.end() - 1
+    close = text.find("}", start)
+    if close == -1 or text.find("{", start, close) != -1:
+        # Braces inside (vector operands, nested blocks): the pattern finds the matching one.
+        end = _BODY_END.match(text, start)
+        if end is None:
+            return None
+        close = end.end() - 1
     if close - start < _BULK_MIN_CHARS:
         return None  # a short body: parsing it statement by statement costs no more
-    rows = _BODY_ITEM.findall(text, start, close)
+    rows = _BODY_ROW.findall(text, start, close)
     if not rows:
-        return close, rows
-    columns = list(zip(*rows, strict=True))
+        return close, _NO_ROWS
+    columns = tuple(zip(*rows, strict=True))
     if any(columns[_JUNK]):
         return None
     braces = "".join(columns[_BRACE]).replace(";", "")
@@ -294,7 +364,7 @@ def _bulk_rows(text: str, start: int) -> tuple[int, list[tuple[str, ...]]] | Non
                 return None
         if depth:
             return None
-    return close, rows
+    return close, columns[:6]  # type: ignore[return-value]
 
 
 def _scan(module: Module, pos: int, n: int, function: Function | None, *, bulk: bool) -> None:
@@ -306,35 +376,47 @@ def _scan(module: Module, pos: int, n: int, function: Function | None, *, bulk: 
     pending: Function | None = None
     skip = _SKIP.match
     fast_statement = _FAST_STATEMENT.match
+    line_directive = _LINE_DIRECTIVE.match
     append_stray = module.stray.append
     while True:
-        fast = fast_statement(text, pos)
-        if fast is not None:
-            name, body, guard_text, bang, guard_name, opcode, rest = fast.groups()
-            semi = fast.end() - 1
-            if opcode is not None:
-                rest_pos = semi - len(rest)
-                opcode_pos = rest_pos - len(opcode)
-                start = opcode_pos if guard_text is None else opcode_pos - len(guard_text)
-                (function.body.append if function is not None else append_stray)(
-                    Instruction(
-                        start,
-                        opcode,
-                        opcode_pos,
-                        None if guard_name is None else bang + guard_name,
-                        start if guard_name is None else fast.start(5),
-                        rest,
-                        rest_pos,
-                        text[start:semi],
-                    )
-                )
-                pos = semi + 1
+        if function is None:
+            # Module level: line directives first (the fast pattern never takes them, and
+            # failing on one costs a scan to the next `;` or `{`).
+            line = line_directive(text, pos)
+            if line is not None:
+                module.header.append(Directive(line.start(1), line[1], line[2].strip()))
+                pos = line.end() + 1
                 continue
-            if name not in _LINE_DIRECTIVES and name != ".section":
-                statement = Directive(semi - len(body) - len(name), name, body.strip())
-                (function.body if function is not None else module.header).append(statement)
-                pos = semi + 1
-                continue
+            fast = fast_statement(text, pos)
+            if fast is not None:
+                name, body, _, _, _, opcode, _ = fast.groups()
+                semi = fast.end() - 1
+                if opcode is not None:
+                    append_stray(_matched_instruction(text, fast))
+                    pos = semi + 1
+                    continue
+                if name not in _LINE_DIRECTIVES and name != ".section":
+                    module.header.append(Directive(semi - len(body) - len(name), name, body.strip()))
+                    pos = semi + 1
+                    continue
+        else:
+            # In a body: the common statements in a tight loop, until one the fast pattern does
+            # not take (or a line directive). The body is read only once a statement matched: a
+            # body kept in bulk must not be built here.
+            fast = fast_statement(text, pos)
+            if fast is not None:
+                append = function.body.append
+                while fast is not None:
+                    name, body, _, _, _, opcode, _ = fast.groups()
+                    if opcode is not None:
+                        append(_matched_instruction(text, fast))
+                    elif name in _LINE_DIRECTIVES or name == ".section":
+                        break
+                    else:
+                        semi = fast.end() - 1
+                        append(Directive(semi - len(body) - len(name), name, body.strip()))
+                    pos = fast.end()
+                    fast = fast_statement(text, pos)
         pos = skip(text, pos).end()  # type: ignore[union-attr]
         if pos >= n:
             break
@@ -411,6 +493,26 @@ def _scan(module: Module, pos: int, n: int, function: Function | None, *, bulk: 
         instruction = _instruction(text, pos, semi)
         (function.body if function is not None else module.stray).append(instruction)
         pos = semi + 1 if semi < n and text[semi] == ";" else semi
+
+
+def _matched_instruction(text: str, match: re.Match[str]) -> Instruction:
+    """The instruction of a `_FAST_STATEMENT` or `_BODY_ITEM` match (groups 3-7 of both: guard
+    text, `!`, guard name, opcode, operand text; the match ends at the `;`)."""
+    guard_text, bang, guard_name, opcode, rest = match.group(3, 4, 5, 6, 7)
+    semi = match.end() - 1
+    rest_pos = semi - len(rest)
+    opcode_pos = rest_pos - len(opcode)
+    start = opcode_pos if guard_text is None else opcode_pos - len(guard_text)
+    return Instruction(
+        start,
+        opcode,
+        opcode_pos,
+        None if guard_name is None else bang + guard_name,
+        start if guard_name is None else match.start(5),
+        rest,
+        rest_pos,
+        text[start:semi],
+    )
 
 
 def _instruction(text: str, pos: int, end: int) -> Instruction:

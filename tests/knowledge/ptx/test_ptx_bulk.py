@@ -1,10 +1,13 @@
 """The bulk path (long function bodies parsed and judged without per-statement objects) must give
 exactly the diagnostics of the statement-by-statement path, on real modules and on their mutants.
 
-The modules: the nvcc fixtures and, where present, the benchmark's cached nvcc corpus; each is
-checked as written and after deterministic mistakes of the kinds the agreement benchmark makes
-(misspelled opcode, unknown modifier, undeclared register, dropped operand, old `.version`) and a
-few that break the body's shape (a missing `;`, a stray brace, a line directive in a body).
+The modules: the nvcc fixtures and, where present, the benchmark's whole cached nvcc corpus; each
+is checked as written and after deterministic mistakes of the kinds the agreement benchmark makes
+(misspelled opcode, unknown modifier, undeclared register, dropped operand, old `.version`), a few
+that break the body's shape (a missing `;`, a stray brace, a line directive in a body), and some
+that make the bulk path report on chosen rows of a long body (two faults in one function, an
+unknown symbol, a guard that is not a predicate, a vector of the wrong size, a register of the
+wrong type).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from knowledge.ptx.parser import _COMMENT, _blank, parse_module
 
 HERE = Path(__file__).resolve().parent
 NVCC_CORPUS = HERE.parents[2] / "bench" / "results" / "ptx_nvcc_corpus"
-MODULES = sorted((HERE / "fixtures").glob("*.ptx")) + sorted(NVCC_CORPUS.glob("*.ptx"))[::3]
+MODULES = sorted((HERE / "fixtures").glob("*.ptx")) + sorted(NVCC_CORPUS.glob("*.ptx"))
 _REGISTER = re.compile(r"%(?:r|f|rd)\d+")
 _INSTR = re.compile(r"^(\s*(?:@!?%\w+\s+)?)([a-z][\w.:]*)(\s+[^;]*)?;", re.M)
 
@@ -29,7 +32,7 @@ def _mutants(source: str, seed: int) -> list[str]:
     rng = random.Random(seed)
     found = [source, re.sub(r"\.version \d+\.\d+", ".version 6.0", source)]
     instructions = [m for m in _INSTR.finditer(source) if m.group(2) not in ("ret", "exit")]
-    for kind in range(8):
+    for kind in range(13):
         match = rng.choice(instructions)
         prefix, opcode, rest = match.group(1), match.group(2), match.group(3) or ""
         statement = f"{prefix}{opcode}{rest};"
@@ -49,6 +52,28 @@ def _mutants(source: str, seed: int) -> list[str]:
             statement += "\n.loc 1 2 3"
         elif kind == 7:
             statement = f"{prefix}@%p1 {opcode}{rest};"  # a guard in the wrong place
+        elif kind == 8:  # two faults, far apart, in one body
+            other = rng.choice(instructions)
+            first, second = sorted([match, other], key=lambda m: m.start())
+            if first.start() == second.start():
+                continue
+            found.append(
+                source[: first.start()]
+                + f"{first.group(1)}{first.group(2)}.zz{first.group(3) or ''};"
+                + source[first.end() : second.start()]
+                + f"{second.group(1)}{second.group(2)}"
+                + f"{_REGISTER.sub('%r9999', second.group(3) or '', count=1)};"
+                + source[second.end() :]
+            )
+            continue
+        elif kind == 9:
+            statement = f"{prefix}bra.uni no_such_label;"  # an unknown symbol
+        elif kind == 10:
+            statement = f"{prefix}@%r1 {opcode}{rest};"  # a guard that is not a predicate
+        elif kind == 11:
+            statement = f"{prefix}ld.global.v4.f32 {{%f1, %f2}}, [%rd1];"  # a vector of the wrong size
+        elif kind == 12:
+            statement = f"{prefix}add.f32 %f1, %f2, %rd1;"  # a register of the wrong type
         found.append(source[: match.start()] + statement + source[match.end() :])
     return found
 
