@@ -8,7 +8,7 @@ from pathlib import Path
 from agent.providers import Provider
 from agent.trace import TraceWriter
 from kernelwright.settings import Settings
-from rag.retriever import Retriever
+from rag.retriever import Retriever, default_retriever
 from sandbox.executor import Executor
 from sandbox.runner import Runner
 from sandbox.verify import VerifyOptions
@@ -52,3 +52,31 @@ class RunContext:
     # set by the service and batches: candidates are verified on the runner's leased slots (one per
     # GPU, shared with every other run of the process), not on `executor` directly
     runner: Runner | None = None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        settings: Settings,
+        provider: Provider,
+        executor: Executor,
+        trace: TraceWriter,
+        budgets: Budgets,
+        retriever: Retriever | None = None,
+        verify_options: VerifyOptions | None = None,
+        runner: Runner | None = None,
+    ) -> RunContext:
+        """The context of a run or a session round: defaults from `settings`, the kernel cache made."""
+        kernel_cache = settings.artifacts_dir / "kernels"
+        kernel_cache.mkdir(parents=True, exist_ok=True)
+        return cls(
+            settings=settings,
+            provider=provider,
+            executor=executor,
+            retriever=retriever or default_retriever(settings),
+            trace=trace,
+            budgets=budgets,
+            verify_options=verify_options or VerifyOptions.from_settings(settings),
+            kernel_cache=kernel_cache,
+            runner=runner,
+        )

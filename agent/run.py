@@ -21,7 +21,7 @@ from kernelwright.domain import Problem, Target, TraceKind
 from kernelwright.errors import UserError
 from kernelwright.logs import get_logger
 from kernelwright.settings import Settings
-from rag.retriever import Retriever, default_retriever
+from rag.retriever import Retriever
 from sandbox.executor import Executor
 from sandbox.runner import Runner
 from sandbox.verify import VerifyOptions
@@ -39,6 +39,24 @@ class GenerationRequest:
     arch: str | None = None
     notes: tuple[str, ...] = ()
     budgets: Budgets = field(default_factory=Budgets)
+
+    def start(self, run_id: str, trace: TraceWriter, **trace_data: Any) -> RunState:
+        """The run's first state, with its RUN_STARTED event written (runs and sessions alike)."""
+        trace.emit(
+            TraceKind.RUN_STARTED,
+            "start",
+            problem=self.problem.key,
+            target=self.target.value,
+            **trace_data,
+        )
+        return RunState(
+            run_id=run_id,
+            problem=self.problem,
+            target=self.target,
+            arch=self.arch,
+            notes=list(self.notes),
+            started_at=time.time(),
+        )
 
 
 @dataclass(frozen=True)
@@ -103,18 +121,16 @@ async def run_generation(
         settings.traces_dir / f"{run_id}.jsonl", run_id, replay=provider.is_replay, listeners=listeners
     )
     budgets = request.budgets if request else (budgets or Budgets.from_settings(settings))
-    context = RunContext(
+    context = RunContext.create(
         settings=settings,
         provider=provider,
         executor=executor or make_executor(settings),
-        retriever=retriever or default_retriever(settings),
         trace=trace,
         budgets=budgets,
-        verify_options=verify_options or VerifyOptions.from_settings(settings),
-        kernel_cache=settings.artifacts_dir / "kernels",
+        retriever=retriever,
+        verify_options=verify_options,
         runner=runner,
     )
-    context.kernel_cache.mkdir(parents=True, exist_ok=True)
     config = {"configurable": {"thread_id": run_id}}
     try:
         async with open_checkpointer(settings) as saver:
@@ -132,19 +148,9 @@ async def run_generation(
                 )
                 final = await graph.ainvoke(None, config, context=context)
             else:
-                state = RunState(
-                    run_id=run_id,
-                    problem=request.problem,
-                    target=request.target,
-                    arch=request.arch,
-                    notes=list(request.notes),
-                    started_at=time.time(),
-                )
-                trace.emit(
-                    TraceKind.RUN_STARTED,
-                    "start",
-                    problem=request.problem.key,
-                    target=request.target.value,
+                state = request.start(
+                    run_id,
+                    trace,
                     provider=provider.name,
                     model=provider.model,
                     replay=provider.is_replay,

@@ -29,7 +29,7 @@ from agent.trace import TraceListener, TraceWriter
 from kernelwright.domain import TraceKind
 from kernelwright.errors import UserError
 from kernelwright.settings import Settings
-from rag.retriever import Retriever, default_retriever
+from rag.retriever import Retriever
 from sandbox.executor import Executor
 from sandbox.runner import Runner
 from sandbox.verify import VerifyOptions
@@ -122,38 +122,22 @@ async def run_session_round(
         graph = build_session_graph(saver)
         snapshot = await graph.aget_state(config)
         current = RunState.model_validate(snapshot.values) if snapshot.values else None
-        context = RunContext(
+        context = RunContext.create(
             settings=settings,
             provider=provider,
             executor=executor,
-            retriever=retriever or default_retriever(settings),
             trace=trace,
             budgets=_round_budgets(current, budgets),
-            verify_options=verify_options or VerifyOptions.from_settings(settings),
-            kernel_cache=settings.artifacts_dir / "kernels",
+            retriever=retriever,
+            verify_options=verify_options,
             runner=runner,
         )
-        context.kernel_cache.mkdir(parents=True, exist_ok=True)
         graph_input: Any
         if request is not None:
             if current is not None:
                 raise UserError(f"session {session_id!r} already exists")
-            graph_input = RunState(
-                run_id=session_id,
-                problem=request.problem,
-                target=request.target,
-                arch=request.arch,
-                notes=list(request.notes),
-                started_at=time.time(),
-            )
-            trace.emit(
-                TraceKind.RUN_STARTED,
-                "start",
-                problem=request.problem.key,
-                target=request.target.value,
-                provider=provider.name,
-                model=provider.model,
-                session=True,
+            graph_input = request.start(
+                session_id, trace, provider=provider.name, model=provider.model, session=True
             )
         elif current is None:
             raise UserError(f"no session {session_id!r} in {settings.checkpoint_db}")

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,11 +96,10 @@ class RayRunner(Runner):
         self._actors: list[_Actor] = []  # live actors, idle or busy
         self._idle: deque[_Actor] = deque()
         self._changed = asyncio.Condition()  # an actor became idle, or one fewer is starting
-        self._replacing = 0
-        self._replacements: set[asyncio.Task[None]] = set()
+        self._replacing = 0  # replacement actors being started (waiters must not give up meanwhile)
+        self._background: set[asyncio.Task[None]] = set()  # replacements, releases after a cancel
         self._spawned = 0
         self._owns_ray = False
-        self._starting: asyncio.Future[None] | None = None
         self.in_flight: dict[str, str] = {}  # actor name -> key of the job it holds
 
     def _init_ray(self) -> None:
@@ -111,13 +111,8 @@ class RayRunner(Runner):
         else:
             ray.init(num_gpus=len(discover_slots(self.settings)), include_dashboard=False)
 
-    async def start(self) -> None:
-        """Join or start Ray and start one actor per GPU (idempotent; concurrent callers share it)."""
-        if self._starting is None:
-            self._starting = asyncio.ensure_future(self._start())
-        await asyncio.shield(self._starting)
-
     async def _start(self) -> None:
+        """Join or start Ray and start one actor per GPU."""
         self._init_ray()
         count = self._wanted or int(ray.cluster_resources().get("GPU", 0))  # type: ignore[no-untyped-call]
         if count < 1:
@@ -179,6 +174,12 @@ class RayRunner(Runner):
             self._idle.append(actor)
             self._changed.notify()
 
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` as a task the runner keeps (and `aclose` cancels)."""
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def _release_when_done(self, actor: _Actor, ref: Any) -> None:
         """After a cancelled call: the actor takes new work only once its cancelled call has ended."""
         with contextlib.suppress(RayError, TimeoutError):  # a cancelled Ray task ends in a RayError
@@ -232,9 +233,7 @@ class RayRunner(Runner):
                 )
                 log.warning("runner.actor_lost", actor=actor.name, job=job.key, error=type(exc).__name__)
                 self._replacing += 1
-                task = asyncio.create_task(self._replace())
-                self._replacements.add(task)
-                task.add_done_callback(self._replacements.discard)
+                self._in_background(self._replace())
                 await self._drop(actor)
                 if attempt >= self.max_attempts:
                     self.events.append(RunnerEvent("job_abandoned", actor.name, str(exc)[:300], job.key))
@@ -244,9 +243,7 @@ class RayRunner(Runner):
             except asyncio.CancelledError:  # the caller gave up: stop the call; the actor serves again after
                 with contextlib.suppress(RayError, ValueError):
                     ray.cancel(ref)
-                task = asyncio.create_task(self._release_when_done(actor, ref))
-                self._replacements.add(task)
-                task.add_done_callback(self._replacements.discard)
+                self._in_background(self._release_when_done(actor, ref))
                 raise
             finally:
                 self.in_flight.pop(actor.name, None)
@@ -263,9 +260,9 @@ class RayRunner(Runner):
         raise AssertionError("unreachable: the last attempt returns")
 
     async def aclose(self) -> None:
-        for task in list(self._replacements):
+        for task in list(self._background):
             task.cancel()
-        await asyncio.gather(*self._replacements, return_exceptions=True)
+        await asyncio.gather(*self._background, return_exceptions=True)
         if not ray.is_initialized():
             return
         for actor in self._actors:

@@ -53,10 +53,17 @@ class Runner(ABC):
 
     def __init__(self) -> None:
         self.events: list[RunnerEvent] = []
+        self._starting: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        """Start the workers (idempotent: concurrent callers wait for the one start); `evaluate` calls it."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
 
     @abstractmethod
-    async def start(self) -> None:
-        """Start the workers (idempotent); `evaluate` does it on first use."""
+    async def _start(self) -> None:
+        """Start the workers, once."""
 
     @abstractmethod
     async def evaluate(self, job: EvalJob) -> Verdict:
@@ -121,18 +128,9 @@ class InProcessRunner(Runner):
         self.leases = Leases(self.slots)
         self.max_attempts = max_attempts
         self.workers = {slot: SlotWorker(slot, settings) for slot in self.slots}
-        self._starting: asyncio.Future[None] | None = None
-
-    async def start(self) -> None:
-        """Start and probe every slot's executor (idempotent; concurrent callers wait for the one start).
-
-        Slots that fail the probe are retired.
-        """
-        if self._starting is None:
-            self._starting = asyncio.ensure_future(self._start())
-        await asyncio.shield(self._starting)
 
     async def _start(self) -> None:
+        """Start and probe every slot's executor; slots that fail the probe are retired."""
         healths = await asyncio.gather(*(worker.start() for worker in self.workers.values()))
         for (slot, worker), health in zip(self.workers.items(), healths, strict=True):
             self.events.extend(worker.drain_events())

@@ -116,7 +116,7 @@ class LimitedRunner(Runner):
         self.inner = inner
         self._slots = slots
 
-    async def start(self) -> None:
+    async def _start(self) -> None:
         await self.inner.start()
 
     async def evaluate(self, job: EvalJob) -> Verdict:

@@ -19,11 +19,11 @@ from agent.graph import build_graph
 from agent.run import GenerationRequest, open_checkpointer, run_generation
 from agent.state import RunState
 from api.db.models import Job
-from api.services.events import EventHook, EventRecorder, Statement
-from api.services.keys import KeyRecord, add_spend
+from api.services.events import EventRecorder, Statement
+from api.services.keys import KeyRecord
 from api.services.providers import ProviderSpec
 from api.services.requests import StoredRequest
-from api.services.run_manager import RunManager, now, reply_usage
+from api.services.run_manager import RunManager, now
 from api.services.summary import summarize
 from kernelwright.domain import TraceEvent
 from kernelwright.errors import KernelwrightError
@@ -119,20 +119,14 @@ class JobManager(RunManager):
             snapshot = await build_graph(saver).aget_state({"configurable": {"thread_id": job_id}})
         return RunState.model_validate(snapshot.values) if snapshot.values else None
 
-    def _spend_hook(self, job_id: str, key_id: str) -> EventHook:
-        async def on_event(event: TraceEvent, s: AsyncSession) -> None:
-            usage = reply_usage(event)
-            if usage is None:
-                return
-            tokens, cost = usage
-            await s.execute(
-                update(Job)
-                .where(Job.id == job_id)
-                .values(tokens_used=Job.tokens_used + tokens, cost_usd=Job.cost_usd + cost, turns=event.turn)
-            )
-            await add_spend(s, key_id, cost, tokens)
-
-        return on_event
+    async def _add_usage(
+        self, s: AsyncSession, run_id: str, tokens: int, cost: float, event: TraceEvent
+    ) -> None:
+        await s.execute(
+            update(Job)
+            .where(Job.id == run_id)
+            .values(tokens_used=Job.tokens_used + tokens, cost_usd=Job.cost_usd + cost, turns=event.turn)
+        )
 
     async def _run(self, job_id: str) -> None:
         structlog.contextvars.bind_contextvars(job_id=job_id)

@@ -7,11 +7,15 @@ same hub and charge the same key; only what they store per run differs.
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from api.db.engine import Database
-from api.services.events import EventHub
+from api.services.events import EventHook, EventHub
+from api.services.keys import add_spend
 from api.services.metrics import ServiceMetrics
 from api.services.providers import ProviderFactory
 from api.services.slots import RunSlots
@@ -51,7 +55,7 @@ class RunServices:
     verify_options: VerifyOptions | None = None
 
 
-class RunManager:
+class RunManager(ABC):
     """The services and the running tasks of one kind of run (jobs or session rounds)."""
 
     def __init__(self, services: RunServices) -> None:
@@ -75,3 +79,22 @@ class RunManager:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    @abstractmethod
+    async def _add_usage(
+        self, s: AsyncSession, run_id: str, tokens: int, cost: float, event: TraceEvent
+    ) -> None:
+        """Add a reply's tokens and cost to the run's own row (inside the event's transaction)."""
+
+    def _spend_hook(self, run_id: str, key_id: str) -> EventHook:
+        """Charges each model reply to the run's row and to its API key, with the event that reports it."""
+
+        async def on_event(event: TraceEvent, s: AsyncSession) -> None:
+            usage = reply_usage(event)
+            if usage is None:
+                return
+            tokens, cost = usage
+            await self._add_usage(s, run_id, tokens, cost, event)
+            await add_spend(s, key_id, cost, tokens)
+
+        return on_event

@@ -19,11 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.run import GenerationRequest
 from agent.session import fork_session, read_session, run_session_round
 from api.db.models import SessionRow, SessionTurn
-from api.services.events import EventHook, EventRecorder, Statement
-from api.services.keys import KeyRecord, add_spend
+from api.services.events import EventRecorder, Statement
+from api.services.keys import KeyRecord
 from api.services.providers import ProviderSpec
 from api.services.requests import StoredRequest
-from api.services.run_manager import RunManager, now, reply_usage
+from api.services.run_manager import RunManager, now
 from api.services.summary import summarize
 from kernelwright.domain import TraceEvent
 from kernelwright.errors import KernelwrightError, UserError
@@ -218,20 +218,14 @@ class SessionManager(RunManager):
 
         return run
 
-    def _spend_hook(self, session_id: str, key_id: str) -> EventHook:
-        async def on_event(event: TraceEvent, s: AsyncSession) -> None:
-            usage = reply_usage(event)
-            if usage is None:
-                return
-            tokens, cost = usage
-            await s.execute(
-                update(SessionRow)
-                .where(SessionRow.id == session_id)
-                .values(tokens_used=SessionRow.tokens_used + tokens, cost_usd=SessionRow.cost_usd + cost)
-            )
-            await add_spend(s, key_id, cost, tokens)
-
-        return on_event
+    async def _add_usage(
+        self, s: AsyncSession, run_id: str, tokens: int, cost: float, event: TraceEvent
+    ) -> None:
+        await s.execute(
+            update(SessionRow)
+            .where(SessionRow.id == run_id)
+            .values(tokens_used=SessionRow.tokens_used + tokens, cost_usd=SessionRow.cost_usd + cost)
+        )
 
     async def _round(self, session_id: str) -> None:
         structlog.contextvars.bind_contextvars(session_id=session_id)

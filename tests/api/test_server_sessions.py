@@ -25,6 +25,17 @@ def server(tmp_path: Path) -> Iterator[Server]:
         srv.stop()
 
 
+def _open_softmax(client: httpx.Client, replies: list[str]) -> str:
+    """A new softmax session on the scripted provider; its id."""
+    body = {
+        "problem": {"source": problem_source("softmax.py")},
+        "target": "triton",
+        "provider": {"name": "scripted", "replies": replies},
+    }
+    session_id: str = client.post("/sessions", json=body).json()["id"]
+    return session_id
+
+
 def _waiting(client: httpx.Client, session_id: str) -> dict[str, Any]:
     return wait_for(client, f"/sessions/{session_id}", lambda b: b["status"] != "running")
 
@@ -104,14 +115,7 @@ def test_session_takes_three_messages_across_server_restarts(server: Server) -> 
 
 def test_fork_continues_from_an_earlier_turn(server: Server) -> None:
     client = httpx.Client(base_url=server.url, headers=headers(server.create_key()), timeout=30)
-    session_id = client.post(
-        "/sessions",
-        json={
-            "problem": {"source": problem_source("softmax.py")},
-            "target": "triton",
-            "provider": {"name": "scripted", "replies": [FIXED]},
-        },
-    ).json()["id"]
+    session_id = _open_softmax(client, [FIXED])
     _waiting(client, session_id)
     client.post(f"/sessions/{session_id}/messages", json={"content": "first idea", "replies": [FIXED]})
     _waiting(client, session_id)
@@ -139,14 +143,7 @@ def test_fork_continues_from_an_earlier_turn(server: Server) -> None:
 def test_a_round_cut_by_a_crash_finishes_after_the_restart(server: Server) -> None:
     token = server.create_key()
     client = httpx.Client(base_url=server.url, headers=headers(token), timeout=30)
-    session_id = client.post(
-        "/sessions",
-        json={
-            "problem": {"source": problem_source("softmax.py")},
-            "target": "triton",
-            "provider": {"name": "scripted", "replies": [FLAWED, FIXED]},
-        },
-    ).json()["id"]
+    session_id = _open_softmax(client, [FLAWED, FIXED])
     for event in sse_events(client, f"/sessions/{session_id}/events"):
         if event["event"] == "retrieved" and event["data"]["turn"] == 2:  # attempt 1 filed: crash now
             break
@@ -168,14 +165,7 @@ def test_a_round_cut_by_a_crash_finishes_after_the_restart(server: Server) -> No
 
 def test_cancel_stops_a_running_round_and_ends_the_session(server: Server) -> None:
     client = httpx.Client(base_url=server.url, headers=headers(server.create_key()), timeout=60)
-    session_id = client.post(
-        "/sessions",
-        json={
-            "problem": {"source": problem_source("softmax.py")},
-            "target": "triton",
-            "provider": {"name": "scripted", "replies": [FIXED]},
-        },
-    ).json()["id"]
+    session_id = _open_softmax(client, [FIXED])
     _waiting(client, session_id)
     client.post(f"/sessions/{session_id}/messages", json={"content": "try again", "replies": [FIXED]})
     for event in sse_events(client, f"/sessions/{session_id}/events"):
