@@ -32,4 +32,7 @@ async def checkpoint_status(settings: Settings, run_id: str) -> CheckpointStatus
         snapshot = await build_graph(saver).aget_state({"configurable": {"thread_id": run_id}})
     if not snapshot.values or "run_id" not in snapshot.values:
         return None  # no checkpoint, or only the input one written before the state was first stored
-    return CheckpointStatus(RunState.model_validate(snapshot.values), finished=not snapshot.next)
+    # `next` leaves out tasks whose writes are already saved: a kill between a node's writes and the
+    # checkpoint after it leaves `next` empty with that node in `tasks`, and the run is not over.
+    finished = not snapshot.next and not snapshot.tasks
+    return CheckpointStatus(RunState.model_validate(snapshot.values), finished=finished)
