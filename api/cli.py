@@ -92,9 +92,10 @@ def generate(
     """Generate a kernel for PROBLEM: retrieve, propose, check, compile, refine, verify, record."""
     from agent.context import Budgets
     from agent.providers import make_provider
-    from agent.run import GenerationRequest, run_generation
+    from agent.run import GenerationRequest, RunResult, run_generation
     from api.progress import ProgressPrinter
     from kernelwright.domain.problem import find_problem
+    from sandbox.runner import make_runner
 
     settings = _settings(home)
     try:
@@ -123,9 +124,23 @@ def generate(
             )
         )
         listeners = (ProgressPrinter(console),) if fmt == "text" else ()
-        result = asyncio.run(
-            run_generation(request, settings=settings, provider=llm, listeners=listeners, run_id=resume)
-        )
+
+        async def run() -> RunResult:
+            # verified through the runner the settings name, as the service and batches do
+            runner = make_runner(settings)
+            try:
+                return await run_generation(
+                    request,
+                    settings=settings,
+                    provider=llm,
+                    listeners=listeners,
+                    run_id=resume,
+                    runner=runner,
+                )
+            finally:
+                await runner.aclose()
+
+        result = asyncio.run(run())
     except KernelwrightError as exc:
         raise _fail(str(exc), 2 if isinstance(exc, UserError) else 1) from exc
     state = result.state

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,23 @@ def test_generate_replays_the_shipped_transcript(examples: Path, tmp_path: Path)
     assert "ModelNew" in best.read_text()
     shown = runner.invoke(app, ["trace", "show", str(summary["trace"])])
     assert shown.exit_code == 0 and "replay" in shown.output and "mismatch" in shown.output
+
+
+def test_generate_verifies_through_the_runner_the_settings_name(
+    examples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`generate` builds the configured runner, as the service does: Ray named but absent fails clearly."""
+    monkeypatch.setenv("KERNELWRIGHT_RUNNER", "ray")
+    monkeypatch.setitem(sys.modules, "sandbox.ray_runner", None)  # as if Ray were not installed
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            str(examples / "problems" / "softmax.py"),
+            "--transcript",
+            str(examples / "transcripts" / "softmax_triton.json"),
+        ],
+    )
+    said = " ".join(result.output.split())  # the console wraps long lines
+    assert result.exit_code == 2  # a configuration error, as a bad option is
+    assert "KERNELWRIGHT_RUNNER=ray needs Ray" in said and "KERNELWRIGHT_RUNNER=inprocess" in said
