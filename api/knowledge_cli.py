@@ -95,6 +95,7 @@ def ingest(
         "removed": report.removed,
         "chunks_written": report.chunks_written,
         "chunks_total": report.chunks_total,
+        "reembedded": report.reembedded,
         "duration_s": round(report.duration_s, 3),
     }
     if fmt == "json":
@@ -103,6 +104,7 @@ def ingest(
     out.print(
         f"{report.collection}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
         f"{report.removed} removed files; {report.chunks_total} chunks ({report.duration_s:.1f} s)"
+        + (f"; {report.reembedded} re-embedded for the current vector layout" if report.reembedded else "")
     )
 
 

@@ -71,6 +71,8 @@ class IngestReport:
     chunks_written: int
     chunks_total: int
     duration_s: float
+    reembedded: int = 0
+    """Chunks of unchanged files whose vectors were rebuilt for a newer vector layout."""
 
 
 def validate_collection_name(name: str) -> str:
@@ -195,6 +197,7 @@ def ingest(
     vectors = VectorStore(settings, embedding=embedding)
     _prepare(collection, vectors, fts, reset, _embedding_label(embedding, settings))
     manifest = fts.files(collection)
+    reembedded = 0 if vectors.layout_current(collection) else _reembed(collection, vectors, fts, manifest)
     seen = {str(f) for f in files}
     stale = [
         path
@@ -259,7 +262,24 @@ def ingest(
         chunks_written=written,
         chunks_total=info.chunks if info else 0,
         duration_s=time.monotonic() - started,
+        reembedded=reembedded,
     )
+
+
+def _reembed(collection: str, vectors: VectorStore, fts: FtsStore, manifest: dict[str, FileRecord]) -> int:
+    """Rebuild every vector of `collection` from the chunks SQLite keeps (its layout is outdated).
+
+    The layout stamp is written last: a crash part-way leaves it old, and the next ingest starts over.
+    """
+    ids = [chunk_id for record in manifest.values() for chunk_id in record.chunk_ids]
+    stored = fts.chunks(ids)
+    chunks = [(i, Chunk(c.source, c.heading, c.start_line, c.end_line, c.text)) for i, c in stored.items()]
+    for start in range(0, len(chunks), _FLUSH_CHUNKS):
+        part = chunks[start : start + _FLUSH_CHUNKS]
+        vectors.delete(collection, [chunk_id for chunk_id, _ in part])
+        vectors.upsert(collection, part)
+    vectors.mark_layout_current(collection)
+    return len(stored)
 
 
 def ingest_builtin(

@@ -11,6 +11,10 @@ end of a long section was invisible to vector search. For such embeddings (`WIND
 long chunk is embedded as overlapping windows of `WINDOW_WORDS` words, each led by the chunk's
 heading; window vectors are stored under `<chunk id>#<n>` with the chunk's id in their metadata, and
 a search returns each chunk once, at its best window's similarity.
+
+How chunks become vectors (`LAYOUT_VERSION`) is stamped on each collection's metadata: a collection
+built under an older layout (e.g. MiniLM before windows) is re-embedded by the next ingest, from the
+chunks SQLite keeps, without `--reset`.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from rag import embeddings as _embeddings  # registers kernelwright's embedding 
 from rag.lexical import Chunk
 
 __all__ = [
+    "LAYOUT_VERSION",
     "WINDOWED_EMBEDDINGS",
     "WINDOW_OVERLAP",
     "WINDOW_WORDS",
@@ -48,6 +53,9 @@ WINDOW_WORDS = 150
 WINDOW_OVERLAP = 30
 """Words per window and words shared by consecutive windows (a sentence cut at one window's end is
 whole in the next)."""
+LAYOUT_VERSION = "2"
+"""Bump when what is embedded for a chunk changes (2: heading-led overlapping windows)."""
+_LAYOUT_KEY = "kernelwright_layout"
 _WINDOW_MARK = "#"
 _CANDIDATES_PER_RESULT = 3
 
@@ -114,8 +122,18 @@ class VectorStore:
             name,
             embedding_function=embedding,  # type: ignore[arg-type]
             configuration={"hnsw": {"space": "cosine"}},
+            metadata={_LAYOUT_KEY: LAYOUT_VERSION},
             get_or_create=True,
         )
+
+    def layout_current(self, name: str) -> bool:
+        """Whether the collection's vectors were made under this `LAYOUT_VERSION`."""
+        metadata = self.client.get_collection(name).metadata or {}
+        return metadata.get(_LAYOUT_KEY) == LAYOUT_VERSION
+
+    def mark_layout_current(self, name: str) -> None:
+        collection = self.client.get_collection(name)
+        collection.modify(metadata={**(collection.metadata or {}), _LAYOUT_KEY: LAYOUT_VERSION})
 
     def drop(self, name: str) -> None:
         try:

@@ -3,8 +3,11 @@ search returns each chunk once, and deleting a chunk deletes its windows."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from kernelwright.settings import Settings
 from rag.embeddings import HashingEmbedding
+from rag.ingest import ingest
 from rag.lexical import Chunk
 from rag.vectors import WINDOW_OVERLAP, WINDOW_WORDS, VectorStore, embedded_texts
 
@@ -48,3 +51,29 @@ def test_embeddings_without_an_input_limit_store_one_vector_per_chunk(settings: 
     store.create("plain")
     store.upsert("plain", [("long", _long_chunk(400, "zanzibar"))])
     assert store.count("plain") == 1
+
+
+def test_a_collection_from_an_older_vector_layout_is_reembedded_by_the_next_ingest(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """No `--reset` needed after the embedding of chunks changes: unchanged files get new vectors."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("a", "b"):
+        (docs / f"{name}.md").write_text(f"# Topic {name}\n\nCircular buffers hold pages for {name}.\n")
+    first = ingest([docs], collection="older", settings=settings, embedding=HashingEmbedding())
+    assert first.added == 2 and first.reembedded == 0
+    store = VectorStore(settings, embedding=HashingEmbedding())
+    assert store.layout_current("older")
+    # what an ingest before the layout stamp left: no stamp, and vectors of another layout
+    collection = store.client.get_collection("older")
+    collection.modify(metadata={"kernelwright_layout": "1"})
+    collection.delete(ids=collection.get()["ids"][:1])
+    assert store.count("older") == first.chunks_total - 1 and not store.layout_current("older")
+
+    second = ingest([docs], collection="older", settings=settings, embedding=HashingEmbedding())
+    assert second.unchanged == 2 and second.chunks_written == 0
+    assert second.reembedded == first.chunks_total
+    assert store.count("older") == first.chunks_total and store.layout_current("older")
+    third = ingest([docs], collection="older", settings=settings, embedding=HashingEmbedding())
+    assert third.reembedded == 0
