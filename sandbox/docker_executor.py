@@ -6,6 +6,11 @@ no-new-privileges, memory (swap included), task and CPU limits, rlimits, and `ti
 worker so it dies on its own even if the service that started it is gone. `init=True` puts a reaping
 init at PID 1: when the worker ends, the container ends, and every process it started dies with it.
 
+A worker spawned with a `peer` (the GPU verifier's candidate, whose peer is the reference: legacy CUDA
+IPC crosses neither IPC nor PID namespaces) joins that container's IPC and PID namespaces. Each pair
+shares only with itself, never with the host or other pairs; the reference makes itself undumpable, so
+the candidate beside it can neither trace it nor read its memory through /proc.
+
 The verifier lays one job out as sibling folders (`<job>/reference`, `<job>/candidate`) under the
 scratch root and passes host paths in its messages, so a worker gets its job folder (the parent of its
 cwd when that lies under the scratch root, else its cwd) bind-mounted at the same path. When the service
@@ -404,8 +409,13 @@ class DockerExecutor(Executor):
                 if devices
                 else DeviceRequest(count=-1, capabilities=[["gpu"]])
             )
-            # legacy CUDA IPC (reference -> candidate tensors) needs a shared IPC and PID namespace
-            extra.update(device_requests=[request], ipc_mode="host", pid_mode="host")
+            extra["device_requests"] = [request]
+        env = self._environment(spec.env, devices)
+        if spec.peer is None:
+            extra["ipc_mode"] = "shareable"  # a peer may join it later; nothing else can
+        else:
+            env["TINI_SUBREAPER"] = "1"  # the init is not PID 1 in the peer's namespace: still reap
+            extra.update(self._peer_namespaces(spec.peer))
         ulimits = [
             Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files),
             Ulimit(name="fsize", soft=limits.file_size_bytes, hard=limits.file_size_bytes),
@@ -417,7 +427,7 @@ class DockerExecutor(Executor):
         container = self.client.containers.create(
             opts.image,
             command=self._command(spec),
-            environment=self._environment(spec.env, devices),
+            environment=env,
             working_dir=str(spec.cwd.resolve()),
             user=self._user(job),
             stdin_open=True,
@@ -445,9 +455,15 @@ class DockerExecutor(Executor):
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True)
             raise
-        worker = DockerWorker(container, pump)
-        worker.pid_isolated = not opts.gpu
-        return worker
+        return DockerWorker(container, pump)
+
+    @staticmethod
+    def _peer_namespaces(peer: WorkerProcess) -> dict[str, str]:
+        """Join `peer`'s IPC and PID namespaces: the pair shares them with each other, never with the
+        host or other pairs (the peer's own init is PID 1 there; when it ends, both workers end)."""
+        if not isinstance(peer, DockerWorker):
+            raise SandboxError("a Docker worker can share namespaces only with another Docker worker")
+        return {"ipc_mode": f"container:{peer.container.id}", "pid_mode": f"container:{peer.container.id}"}
 
     async def spawn(self, spec: ProcessSpec) -> WorkerProcess:
         loop = asyncio.get_running_loop()

@@ -75,6 +75,10 @@ class ProcessSpec:
     cwd: Path
     env: Mapping[str, str]
     limits: Limits = field(default_factory=Limits)
+    peer: WorkerProcess | None = None
+    """A running worker this one must share an IPC and a PID namespace with (the GPU verifier's pair:
+    legacy CUDA IPC crosses neither). Docker gives the pair namespaces of their own; local workers on a
+    GPU already share the host's."""
 
 
 class WorkerExited(SandboxError):

@@ -334,7 +334,13 @@ async def _run(
     # The candidate worker starts now and creates its CUDA context while the reference gets ready; it
     # loads candidate code only on "build", after the reference has written the weights.
     cand = await executor.spawn(
-        ProcessSpec([*argv, "candidate"], exchange, worker_env(settings, exchange, kernel_cache, gpu), limits)
+        ProcessSpec(
+            [*argv, "candidate"],
+            exchange,
+            worker_env(settings, exchange, kernel_cache, gpu),
+            limits,
+            peer=reference if gpu else None,  # CUDA IPC: the pair shares IPC and PID namespaces
+        )
     )
     workers.append(cand)
     await cand.send(

@@ -29,6 +29,7 @@ __all__ = [
     "apply_limits",
     "kill_worker_tree",
     "limit_processes",
+    "make_undumpable",
     "new_network_namespace",
     "pids_cgroup",
     "remove_empty_cgroups",
@@ -40,6 +41,16 @@ CLONE_NEWNS = 0x00020000
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
 _CGROUP_V1 = Path("/sys/fs/cgroup/pids")
 _CGROUP_V2 = Path("/sys/fs/cgroup")
+
+
+_PR_SET_DUMPABLE = 4
+
+
+def make_undumpable() -> bool:
+    """Forbid other processes of this user (the candidate beside the reference) to ptrace this one or
+    open its /proc memory, environment and descriptors; True when the kernel took it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    return bool(libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
 
 
 def new_network_namespace() -> bool:

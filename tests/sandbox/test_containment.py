@@ -611,3 +611,109 @@ def test_flooding_the_protocol_stream_is_capped(
             await _honest_still_verifies(settings, executor)
 
     _run(scenario())
+
+
+# --------------------------------------------------------------------------- the GPU verifier's pair
+
+_PAIR_REFERENCE = """
+import json, os, sys
+from sandbox.runtime.limits import make_undumpable
+undumpable = make_undumpable()
+with open(f"/dev/shm/kw-pair-{sys.argv[1]}", "w") as handle:
+    handle.write("pair")  # the IPC namespace's shared memory, as torch's CUDA IPC ref counters use it
+print(json.dumps({"pid": os.getpid(), "undumpable": undumpable}), flush=True)
+sys.stdin.readline()  # until told to end
+"""
+
+_PAIR_CANDIDATE = """
+import ctypes, json, os, sys
+token, peer_token, peer_pid, other_token, host_token = sys.argv[1], *sys.argv[2:]
+peer_pid = int(peer_pid)
+lines = []
+for entry in os.listdir("/proc"):
+    if entry.isdigit():
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as source:
+                lines.append(source.read())
+        except OSError:
+            pass
+def opened(path):
+    try:
+        with open(path, "rb") as source:
+            source.read(1)
+        return "readable"
+    except OSError as exc:
+        return exc.strerror
+libc = ctypes.CDLL(None, use_errno=True)
+attached = libc.ptrace(16, peer_pid, None, None) == 0  # PTRACE_ATTACH
+if attached:
+    libc.ptrace(17, peer_pid, None, None)  # PTRACE_DETACH
+report = {
+    "sees_peer": any(peer_token.encode() in line for line in lines),
+    "sees_other_worker": any(other_token.encode() in line for line in lines),
+    "sees_host": any(host_token.encode() in line for line in lines),
+    "peer_shm": os.path.exists(f"/dev/shm/kw-pair-{peer_token}"),
+    "host_shm": os.path.exists(f"/dev/shm/kw-host-{host_token}"),
+    "peer_environ": opened(f"/proc/{peer_pid}/environ"),
+    "peer_mem": opened(f"/proc/{peer_pid}/mem"),
+    "ptrace_attached": attached,
+}
+print(json.dumps(report), flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.mark.docker
+def test_a_gpu_pair_shares_namespaces_only_with_each_other(
+    backend_settings: Callable[[str], Settings],
+) -> None:
+    """The GPU verifier's candidate joins its reference's IPC and PID namespaces (CUDA IPC needs both):
+    it sees the reference and their shared memory, nothing of the host or other workers, and cannot
+    trace the reference or read it through /proc; when the reference ends, the candidate ends too."""
+    settings = backend_settings("docker")
+    host_token = f"kwhost-{uuid.uuid4().hex}"
+    host_shm = Path("/dev/shm") / f"kw-host-{host_token}"
+    host_shm.write_text("host")
+    decoy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", host_token])
+
+    async def scenario() -> None:
+        async with _executor(settings) as executor:
+            other, other_token = await _spawn_script(executor, settings, "import sys; sys.stdin.readline()")
+            reference, ref_token = await _spawn_script(executor, settings, _PAIR_REFERENCE)
+            candidate: WorkerProcess | None = None
+            try:
+                started = await reference.receive(60)
+                assert started["undumpable"] is True
+                cwd = settings.scratch_dir / uuid.uuid4().hex
+                cwd.mkdir(parents=True)
+                peer_pid = str(started["pid"])
+                tokens = [f"kwtoken-{uuid.uuid4().hex}", ref_token, peer_pid, other_token, host_token]
+                spec = ProcessSpec(
+                    [sys.executable, "-s", "-c", _PAIR_CANDIDATE, *tokens],
+                    cwd,
+                    worker_env(settings, cwd, None, gpu=False),
+                    Limits(),
+                    peer=reference,
+                )
+                candidate = await executor.spawn(spec)
+                report = await candidate.receive(60)
+                assert candidate.pid_isolated
+                assert report["sees_peer"] and report["peer_shm"], report
+                assert not (report["sees_other_worker"] or report["sees_host"] or report["host_shm"]), report
+                assert report["peer_environ"] != "readable" and report["peer_mem"] != "readable", report
+                assert report["ptrace_attached"] is False, report
+                await reference.close()  # the namespace's init is gone: the candidate dies with it
+                with pytest.raises(WorkerExited):
+                    await candidate.receive(60)
+            finally:
+                for worker in (candidate, reference, other):
+                    if worker is not None:
+                        await worker.close()
+            await _no_survivors(ref_token)
+
+    try:
+        _run(scenario())
+    finally:
+        decoy.kill()
+        decoy.wait()
+        host_shm.unlink(missing_ok=True)
