@@ -627,8 +627,8 @@ sys.stdin.readline()  # until told to end
 
 _PAIR_CANDIDATE = """
 import ctypes, json, os, sys
-token, peer_token, peer_pid, other_token, host_token = sys.argv[1], *sys.argv[2:]
-peer_pid = int(peer_pid)
+asked = json.loads(sys.stdin.readline())  # on stdin: tokens in argv would show in this worker's own cmdline
+peer_token, peer_pid, other_token, host_token = (asked[k] for k in ("peer", "pid", "other", "host"))
 lines = []
 for entry in os.listdir("/proc"):
     if entry.isdigit():
@@ -686,16 +686,17 @@ def test_a_gpu_pair_shares_namespaces_only_with_each_other(
                 assert started["undumpable"] is True
                 cwd = settings.scratch_dir / uuid.uuid4().hex
                 cwd.mkdir(parents=True)
-                peer_pid = str(started["pid"])
-                tokens = [f"kwtoken-{uuid.uuid4().hex}", ref_token, peer_pid, other_token, host_token]
                 spec = ProcessSpec(
-                    [sys.executable, "-s", "-c", _PAIR_CANDIDATE, *tokens],
+                    [sys.executable, "-s", "-c", _PAIR_CANDIDATE, f"kwtoken-{uuid.uuid4().hex}"],
                     cwd,
                     worker_env(settings, cwd, None, gpu=False),
                     Limits(),
                     peer=reference,
                 )
                 candidate = await executor.spawn(spec)
+                await candidate.send(
+                    {"peer": ref_token, "pid": started["pid"], "other": other_token, "host": host_token}
+                )
                 report = await candidate.receive(60)
                 assert candidate.pid_isolated
                 assert report["sees_peer"] and report["peer_shm"], report
