@@ -56,7 +56,8 @@ def uses_extension_build(source: str) -> bool:
     """Whether the module builds a torch C++/CUDA extension (`load_inline`, `cpp_extension.load`).
 
     KernelBench's own solutions do; kernelwright accepts them on the cuda target for compatibility, but
-    they cost a full extension build per candidate, and their launches are not on our launch record.
+    they cost a full extension build per candidate, and the guard must profile their calls to see
+    their kernels launch (they bypass our launch API).
     """
     try:
         tree = ast.parse(source)

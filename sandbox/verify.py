@@ -348,7 +348,7 @@ async def _run(
             "candidate": str(exchange / "candidate.py"),
             "exchange": str(exchange),
             "device": device,
-            # extension builds launch outside our launch record: the guard cannot hold them to it
+            # extension kernels launch from C++, past our launch API: the guard profiles each call
             "target": "extension"
             if candidate.target == Target.CUDA and uses_extension_build(candidate.source)
             else candidate.target.value,

@@ -26,7 +26,10 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
+
+from sandbox.runtime.extension_kernels import device_stubs, is_extension_kernel, mapped_libraries
 
 __all__ = ["RuntimeGuard", "check_output"]
 
@@ -117,6 +120,9 @@ _WATCHED: tuple[tuple[str, str], ...] = (
     ),
 )
 
+# What the extension launch check runs under (torch imports it with itself).
+_PROFILER_WATCHED = (("torch.profiler", "profile"), ("torch.profiler", "ProfilerActivity"))
+
 # Triton entry points a launch goes through (snapshotted after our counters are installed).
 _TRITON_WATCHED = (
     ("triton.knobs", "runtime.launch_enter_hook"),
@@ -125,6 +131,17 @@ _TRITON_WATCHED = (
     ("triton.runtime.interpreter", "GridExecutor.__call__"),
     ("triton.runtime.interpreter", "InterpretedFunction.run"),
 )
+
+
+def _kernel_names(prof: Any) -> list[str]:
+    """Names of the GPU kernels a finished `torch.profiler.profile` recorded (copies and memsets left
+    out)."""
+    return [
+        str(event.name)
+        for event in prof.events()
+        if getattr(event.device_type, "name", None) == "CUDA"
+        and not str(event.name).startswith(("Memcpy", "Memset"))
+    ]
 
 
 def _resolve(root: object, dotted: str) -> object:
@@ -173,7 +190,10 @@ class RuntimeGuard:
         "_findings",
         "_hooks",
         "_identities",
+        "_libraries",
+        "_profiler_sees",
         "_silent",
+        "_stubs",
         "_threads",
         "_triton_launches",
         "_triton_streams",
@@ -190,6 +210,9 @@ class RuntimeGuard:
         self._findings: list[str] = []
         self._silent: list[int] = []  # forward calls (1-based) that launched nothing
         self._undo: list[Callable[[], None]] = []
+        self._libraries: set[str] = set()  # shared objects mapped before the candidate was imported
+        self._stubs: set[str] = set()  # kernels the candidate's extensions define (`extension_kernels`)
+        self._profiler_sees: bool | None = None  # whether the profiler records kernels here at all
 
     @classmethod
     def arm(cls, candidate_source: str | None = None) -> RuntimeGuard:
@@ -210,6 +233,7 @@ class RuntimeGuard:
             # The launch API (and its counter) is snapshotted before the candidate can reach it.
             importlib.import_module("sandbox.runtime.launch")
         guard._snapshot()
+        guard._libraries = mapped_libraries()
         return guard
 
     # --- launch counting -------------------------------------------------------------------------
@@ -301,19 +325,46 @@ class RuntimeGuard:
         """`model(*args)`, noting whether it launched a kernel of `target`'s kind and what it returned.
 
         Every call must launch: a forward that serves a cached or torch-computed result on later calls
-        launches nothing there. `target` is "ptx", "cuda", "triton", or None for either kind (any other
-        target, whose launches these counters cannot see, is not held to it).
+        launches nothing there. `target` is "ptx", "cuda", "triton", or None for either kind; for
+        "extension" (a torch extension's kernels, launched from C++) the call runs under the profiler
+        and must launch a kernel the extension defines. Any other target is not held to it.
         """
-        counted = target in (None, "ptx", "cuda", "triton")
-        before = self.kernel_launches(target)
-        result = model(*args)
+        if target == "extension":
+            result, own = self._call_profiled(model, args)
+            silent = own == 0
+        else:
+            counted = target in (None, "ptx", "cuda", "triton")
+            before = self.kernel_launches(target)
+            result = model(*args)
+            silent = counted and self.kernel_launches(target) == before
         self._calls += 1
-        if counted and self.kernel_launches(target) == before:
+        if silent:
             self._silent.append(self._calls)
         problem = check_output(result)
         if problem is not None:
             self._findings.append(f"forward call {self._calls}: {problem}")
         return result
+
+    def _call_profiled(self, model: Callable[..., Any], args: Sequence[Any]) -> tuple[Any, int | None]:
+        """`model(*args)` under the profiler, and how many kernels it launched that an extension built
+        since arming defines (None where the profiler records no kernels: no evidence either way)."""
+        import torch
+        from torch.profiler import ProfilerActivity, profile
+
+        for path in mapped_libraries() - self._libraries:
+            self._libraries.add(path)
+            self._stubs.update(device_stubs(Path(path)))
+        if self._profiler_sees is None:  # once: a torch kernel must show, or the profiler is blind here
+            with profile(activities=[ProfilerActivity.CUDA]) as probe:
+                torch.ones(1, device="cuda").add_(1)
+                torch.cuda.synchronize()
+            self._profiler_sees = bool(_kernel_names(probe))
+        if not self._profiler_sees:
+            return model(*args), None
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            result = model(*args)
+            torch.cuda.synchronize()
+        return result, sum(1 for name in _kernel_names(prof) if is_extension_kernel(name, self._stubs))
 
     def finding(self) -> str | None:
         """One message for everything suspicious seen so far (calls and `violations()`), or None."""
@@ -322,7 +373,8 @@ class RuntimeGuard:
             calls = ", ".join(map(str, self._silent))
             found.insert(
                 0,
-                f"the custom kernel never ran: forward call(s) {calls} of {self._calls} launched no kernel",
+                f"the custom kernel never ran: forward call(s) {calls} of {self._calls} launched no kernel "
+                "of its own",
             )
         if not found:
             return None
@@ -347,7 +399,7 @@ class RuntimeGuard:
             if module is None:
                 continue
             self._watch(f"{module_name}.{dotted}", functools.partial(_resolve, module, dotted))
-        for module_name, dotted in _TRITON_WATCHED:
+        for module_name, dotted in (*_PROFILER_WATCHED, *_TRITON_WATCHED):
             module = sys.modules.get(module_name)
             if module is not None:
                 self._watch(f"{module_name}.{dotted}", functools.partial(_resolve, module, dotted))
