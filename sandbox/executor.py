@@ -40,6 +40,7 @@ __all__ = [
     "WorkerExited",
     "WorkerProcess",
     "parse_message",
+    "peer_limits",
     "scrubbed_env",
 ]
 
@@ -66,7 +67,8 @@ class Limits:
     file_size_bytes: int = 2 * 1024**3
     isolate_network: bool = True
     max_processes: int | None = 1024  # tasks (processes and threads) of the worker and its descendants
-    isolate_pids: bool = False  # a fresh PID namespace; executors turn it on for CPU workers
+    isolate_pids: bool = False  # a fresh PID namespace, where the executor can make one
+    join_pids_of: int | None = None  # set by executors from ProcessSpec.peer: join that PID namespace
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,9 @@ class WorkerProcess(ABC):
 
     network_isolated: bool = False
     pid_isolated: bool = False
+    namespace_relay: int | None = None
+    """Host pid of the process that made this worker's own PID namespace (local and zygote workers
+    that have one): a worker spawned with this one as its `peer` joins that namespace."""
 
     @abstractmethod
     async def send(self, message: Mapping[str, Any]) -> None: ...
@@ -158,7 +163,16 @@ def _apply_limits(limits: Limits) -> None:
         isolate_network=limits.isolate_network,
         max_processes=limits.max_processes,
         isolate_pids=limits.isolate_pids,
+        join_pids_of=limits.join_pids_of,
     )
+
+
+def peer_limits(limits: Limits, peer: WorkerProcess | None) -> Limits:
+    """`limits` for a worker that joins `peer`'s PID namespace, where the peer has one of its own;
+    otherwise unchanged (a peer without one shares the host's, as its partner then does)."""
+    if peer is None or peer.namespace_relay is None:
+        return limits
+    return replace(limits, isolate_pids=False, join_pids_of=peer.namespace_relay)
 
 
 class _StreamWorker(WorkerProcess):
@@ -242,9 +256,9 @@ def _probe_unshare(flag: int) -> bool:
 class LocalExecutor(Executor):
     """Subprocess workers on this host.
 
-    `pid_namespace`: run each worker as PID 1 of a fresh PID namespace where the OS allows it. Leave it
-    off for GPU workers: legacy CUDA IPC between the reference and candidate workers does not cross PID
-    namespaces (`make_executor` decides from the device).
+    `pid_namespace`: run each worker as PID 1 of a fresh PID namespace where the OS allows it; a worker
+    spawned with a `peer` joins the peer's namespace instead (the GPU verifier's pair: legacy CUDA IPC
+    does not cross PID namespaces).
     """
 
     def __init__(self, *, pid_namespace: bool = False) -> None:
@@ -262,7 +276,7 @@ class LocalExecutor(Executor):
         )
 
     async def spawn(self, spec: ProcessSpec) -> WorkerProcess:
-        limits = self.effective_limits(spec.limits)
+        limits = peer_limits(self.effective_limits(spec.limits), spec.peer)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *spec.argv,
@@ -279,7 +293,8 @@ class LocalExecutor(Executor):
             raise SandboxError(f"could not start worker {spec.argv[0]}: {exc}") from exc
         worker = _LocalWorker(proc)
         worker.network_isolated = limits.isolate_network
-        worker.pid_isolated = limits.isolate_pids
+        worker.pid_isolated = limits.isolate_pids or limits.join_pids_of is not None
+        worker.namespace_relay = proc.pid if limits.isolate_pids else None
         return worker
 
     def network_isolation_available(self) -> bool:

@@ -16,13 +16,13 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from kernelwright.errors import SandboxError
 from kernelwright.settings import Settings
-from sandbox.executor import Executor, LocalExecutor, ProcessSpec, WorkerProcess, _StreamWorker
+from sandbox.executor import Executor, LocalExecutor, ProcessSpec, WorkerProcess, _StreamWorker, peer_limits
 from sandbox.runtime.limits import kill_worker_tree
 from sandbox.toolchains import detect_gpu_arch
 from sandbox.verify import worker_env
@@ -140,9 +140,8 @@ class ZygoteExecutor(Executor):
         if "-m" not in spec.argv:
             raise SandboxError("the zygote executor runs modules: argv must contain -m MODULE")
         module_at = spec.argv.index("-m") + 1
-        limits = asdict(spec.limits)
+        limits = asdict(peer_limits(replace(spec.limits, isolate_pids=self._pidns), spec.peer))
         limits["isolate_network"] = spec.limits.isolate_network and self._netns
-        limits["isolate_pids"] = self._pidns
         request = {
             "module": spec.argv[module_at],
             "argv": spec.argv[module_at + 1 :],
@@ -182,7 +181,8 @@ class ZygoteExecutor(Executor):
         )
         worker = _ZygoteWorker(pid, reader, writer, stderr, exited)
         worker.network_isolated = bool(limits["isolate_network"])
-        worker.pid_isolated = self._pidns
+        worker.pid_isolated = bool(limits["isolate_pids"]) or limits["join_pids_of"] is not None
+        worker.namespace_relay = pid if limits["isolate_pids"] else None
         return worker
 
     async def aclose(self) -> None:
@@ -203,10 +203,11 @@ class ZygoteExecutor(Executor):
 
 def make_executor(settings: Settings) -> Executor:
     """The executor the settings ask for: `zygote` (warm forks, the default), `local` (a process each) or
-    `docker` (a container each). CPU workers get a PID namespace; GPU workers cannot (CUDA IPC)."""
+    `docker` (a container each). Workers get a PID namespace each where the OS allows; the GPU
+    verifier's candidate joins its reference's (CUDA IPC does not cross PID namespaces)."""
     gpu = settings.device == "cuda" or (settings.device == "auto" and detect_gpu_arch() is not None)
     if settings.executor == "local":
-        return LocalExecutor(pid_namespace=not gpu)
+        return LocalExecutor(pid_namespace=True)
     if settings.executor == "docker":
         from sandbox.docker_executor import DockerExecutor
 
@@ -216,5 +217,5 @@ def make_executor(settings: Settings) -> Executor:
         python=settings.worker_python,
         env=worker_env(settings, scratch, None, gpu),
         cwd=scratch,
-        pid_namespace=not gpu,
+        pid_namespace=True,
     )

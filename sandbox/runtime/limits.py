@@ -6,10 +6,12 @@ Three mechanisms close holes that rlimits leave open:
 - a pids cgroup (`/sys/fs/cgroup/pids/kernelwright/w<pid>`) caps the number of tasks, because
   RLIMIT_NPROC counts every process of the user and is not enforced at all for root; the service kills
   every member of the group when the worker ends, so a double-forked daemon that left the session dies too;
-- a fresh PID namespace (CPU workers only: legacy CUDA IPC, which the GPU verifier uses between the
-  reference and candidate workers, does not cross PID namespaces) makes the worker PID 1 of its own
-  namespace: it cannot see or signal the service, and when it dies the kernel kills everything it started;
-  where a mount namespace can be made too, /proc is remounted so other processes' environments are hidden;
+- a fresh PID namespace makes the worker PID 1 of its own namespace: it cannot see or signal the
+  service, and when it dies the kernel kills everything it started; where a mount namespace can be made
+  too, /proc is remounted so other processes' environments are hidden. Legacy CUDA IPC, which the GPU
+  verifier uses between the reference and candidate workers, does not cross PID namespaces, so the GPU
+  candidate joins its reference's namespace (and its /proc) instead of making one: the pair shares a
+  namespace with nothing else;
 - a fresh network namespace, where the OS allows one.
 """
 
@@ -130,6 +132,37 @@ def _new_pid_namespace() -> bool:
     return True
 
 
+def _join_pid_namespace(relay: int, wait_s: float = 2.0) -> bool:
+    """Fork into the PID namespace that worker `relay` made (see `_new_pid_namespace`), and into its
+    mount namespace for the /proc that shows only that namespace. Returns in the child; the parent stays
+    behind as a relay. False, changing nothing, when the namespace cannot be opened or entered."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    try:
+        pid_fd = os.open(f"/proc/{relay}/ns/pid_for_children", os.O_RDONLY)
+    except OSError:
+        return False
+    mnt_fd: int | None = None
+    deadline = time.monotonic() + wait_s
+    own_mounts = os.stat("/proc/self/ns/mnt").st_ino
+    while mnt_fd is None and time.monotonic() < deadline:
+        for init in _children(relay):  # the peer itself, once it has its private /proc
+            with contextlib.suppress(OSError):
+                if os.stat(f"/proc/{init}/ns/mnt").st_ino != own_mounts:
+                    mnt_fd = os.open(f"/proc/{init}/ns/mnt", os.O_RDONLY)
+        if mnt_fd is None:
+            time.sleep(0.01)
+    if libc.setns(pid_fd, CLONE_NEWPID) != 0:
+        return False
+    child = os.fork()
+    if child != 0:
+        _relay_exit(child)
+    if mnt_fd is not None:
+        libc.setns(mnt_fd, CLONE_NEWNS)
+        os.close(mnt_fd)
+    os.close(pid_fd)
+    return True
+
+
 def _private_proc(libc: ctypes.CDLL) -> bool:
     """Mount a /proc that shows only this PID namespace (needs a mount namespace: root), so the worker
     cannot read other processes' environments or command lines, the service's secrets included."""
@@ -150,8 +183,11 @@ def apply_limits(
     isolate_network: bool,
     max_processes: int | None = 1024,
     isolate_pids: bool = False,
+    join_pids_of: int | None = None,
 ) -> bool:
-    """Apply rlimits, the task cap and the namespaces asked for; True when the network is isolated."""
+    """Apply rlimits, the task cap and the namespaces asked for; True when the network is isolated.
+
+    `join_pids_of`: the relay of a worker whose PID namespace to join (`isolate_pids` then ignored)."""
     if max_processes is not None:
         limit_processes(max_processes)
     if cpu_seconds is not None:
@@ -162,7 +198,9 @@ def apply_limits(
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_bytes, file_size_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     isolated = new_network_namespace() if isolate_network else False
-    if isolate_pids:
+    if join_pids_of is not None:
+        _join_pid_namespace(join_pids_of)
+    elif isolate_pids:
         _new_pid_namespace()
     return isolated
 

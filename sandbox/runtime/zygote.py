@@ -56,6 +56,7 @@ def _child(request: dict[str, Any], io_fd: int, err_fd: int) -> None:
             isolate_network=bool(limits["isolate_network"]),
             max_processes=limits.get("max_processes"),
             isolate_pids=bool(limits.get("isolate_pids", False)),
+            join_pids_of=limits.get("join_pids_of"),
         )
         sys.argv = [request["module"], *request["argv"]]
         try:
