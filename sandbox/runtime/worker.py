@@ -398,6 +398,13 @@ def run_candidate(channel: Channel) -> int:
             if times is None:
                 continue
             calls = timing.calls
+            if target == "extension":  # no counter to read: one more call, profiled, on the timed inputs
+                try:
+                    with torch.no_grad():
+                        guard.call(model, timing_inputs, target)
+                except Exception as exc:  # noqa: BLE001 - untrusted code raises anything; it becomes a verdict
+                    failed = f"ModelNew.forward failed after timing: {exc!r}"
+                    return _error(channel, _classify(exc), failed, exc)
             if target in ("ptx", "cuda", "triton") and guard.kernel_launches(target) - launched < calls:
                 return _error(
                     channel,

@@ -62,6 +62,15 @@ FIRST_CALL_ONLY = _source(
     body="static bool done = false; if (!done) { done = true; " + _LAUNCH + " } else { y = at::relu(x); }",
     forward="return ext.relu_cuda(x)",
 )
+# honest while checked, then serves its last answer once called often (as the timing loop does)
+CACHED_WHEN_TIMED = _source(
+    "kw_relu_cached",
+    kernel=_KERNEL,
+    body="static int calls = 0; static torch::Tensor last; if (++calls <= 4 || !last.defined()) { "
+    + _LAUNCH
+    + " last = y; } else { y = last; }",
+    forward="return ext.relu_cuda(x)",
+)
 # an extension with no kernel of its own: its C++ calls ATen
 ATEN_IN_CPP = _source("kw_relu_aten", kernel="", body="y = at::relu(x);", forward="return ext.relu_cuda(x)")
 
@@ -91,8 +100,11 @@ def _verify(settings: Settings, examples: Path, sources: list[str]) -> list[Verd
 
 
 def test_extension_candidates_must_launch_their_own_kernels(settings: Settings, examples: Path) -> None:
-    honest, once, aten = _verify(settings, examples, [HONEST, FIRST_CALL_ONLY, ATEN_IN_CPP])
+    honest, once, aten, cached = _verify(
+        settings, examples, [HONEST, FIRST_CALL_ONLY, ATEN_IN_CPP, CACHED_WHEN_TIMED]
+    )
     assert honest.outcome == Outcome.CORRECT, honest.message
-    for cheat in (once, aten):
+    for cheat in (once, aten, cached):
         assert cheat.outcome == Outcome.HACK_SUSPECTED, cheat.message
         assert "launched no kernel of its own" in cheat.message
+    assert "while being timed" in cached.message
