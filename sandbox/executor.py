@@ -78,9 +78,8 @@ class ProcessSpec:
     env: Mapping[str, str]
     limits: Limits = field(default_factory=Limits)
     peer: WorkerProcess | None = None
-    """A running worker this one must share an IPC and a PID namespace with (the GPU verifier's pair:
-    legacy CUDA IPC crosses neither). Docker gives the pair namespaces of their own; local workers on a
-    GPU already share the host's."""
+    """A running worker this one must share a PID namespace with, and under Docker an IPC namespace too
+    (the GPU verifier's pair: legacy CUDA IPC crosses neither). The pair shares them with nothing else."""
 
 
 class WorkerExited(SandboxError):

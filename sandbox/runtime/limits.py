@@ -152,6 +152,9 @@ def _join_pid_namespace(relay: int, wait_s: float = 2.0) -> bool:
         if mnt_fd is None:
             time.sleep(0.01)
     if libc.setns(pid_fd, CLONE_NEWPID) != 0:
+        for fd in (pid_fd, mnt_fd):
+            if fd is not None:
+                os.close(fd)
         return False
     child = os.fork()
     if child != 0:
