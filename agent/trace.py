@@ -2,10 +2,16 @@
 
 One file per run (`$KERNELWRIGHT_HOME/traces/<run_id>.jsonl`), appended to, so a resumed run continues
 the same file. Listeners (the CLI's progress display, later the API's event stream) see every event.
+
+A process killed while appending can leave a torn last line. Each event is therefore one `write` on an
+`O_APPEND` descriptor; a writer that opens a trace ending in a torn line cuts it off before appending
+(the node that was emitting it had not finished, so a resume runs it again); and `read_trace` skips a
+torn last line.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,7 @@ class TraceWriter:
         self.replay = replay
         self._listeners = listeners
         path.parent.mkdir(parents=True, exist_ok=True)
+        _cut_torn_tail(path)
 
     def emit(
         self, kind: TraceKind, node: str, *, turn: int = 0, duration_s: float | None = None, **data: Any
@@ -39,14 +46,38 @@ class TraceWriter:
             replay=self.replay,
             data=data,
         )
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(event.model_dump_json() + "\n")
+        line = (event.model_dump_json() + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
         for listener in self._listeners:
             listener(event)
         return event
 
 
 def read_trace(path: Path) -> list[TraceEvent]:
-    """All events of a trace file, in order."""
-    with path.open(encoding="utf-8") as handle:
-        return [TraceEvent.model_validate_json(line) for line in handle if line.strip()]
+    """All events of a trace file, in order (a torn last line, left by a killed writer, is skipped)."""
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    if lines and lines[-1].strip():
+        lines.pop()  # no newline after it: its writer died mid-line
+    return [TraceEvent.model_validate_json(line) for line in lines if line.strip()]
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Truncate `path` after its last complete line, when a killed writer left a partial one."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return
+    if size == 0:
+        return
+    with path.open("rb+") as handle:
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        handle.seek(0)
+        data = handle.read()
+        handle.truncate(data.rfind(b"\n") + 1)
