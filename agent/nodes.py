@@ -263,7 +263,9 @@ async def record(state: RunState, runtime: Runtime[RunContext]) -> Update:
     best = state.best
     if status == RunStatus.RUNNING:
         status, reason = _final_status(state, runtime.context)
-    lessons = _store_lessons(state, runtime.context)
+    lessons = _store_lessons(state, runtime.context)  # idempotent: lessons are keyed by content
+    if runtime.context.trace.finished():  # killed after writing it, before its checkpoint: not twice
+        return {"status": status, "stop_reason": reason}
     runtime.context.trace.emit(
         TraceKind.RUN_FINISHED,
         "record",

@@ -56,6 +56,19 @@ class TraceWriter:
             listener(event)
         return event
 
+    def finished(self) -> bool:
+        """Whether the trace already ends the current run (or session round): a RUN_FINISHED after the
+        last RUN_STARTED that was not a resume. True only when a kill fell between `record` writing
+        that event and its checkpoint, and the resumed run is about to record again."""
+        if not self.path.exists():
+            return False
+        for event in reversed(read_trace(self.path)):
+            if event.kind == TraceKind.RUN_FINISHED:
+                return True
+            if event.kind == TraceKind.RUN_STARTED and not event.data.get("resumed"):
+                return False
+        return False
+
 
 def read_trace(path: Path) -> list[TraceEvent]:
     """All events of a trace file, in order (a torn last line, left by a killed writer, is skipped)."""

@@ -37,3 +37,19 @@ def test_a_trace_torn_in_its_first_line_starts_over(tmp_path: Path) -> None:
     assert read_trace(path) == []
     _writer(path).emit(TraceKind.RUN_STARTED, "start")
     assert [e.kind for e in read_trace(path)] == [TraceKind.RUN_STARTED]
+
+
+def test_finished_tells_a_recorded_end_from_a_run_or_round_still_open(tmp_path: Path) -> None:
+    """`record` asks before writing RUN_FINISHED, so a run killed between that event and its checkpoint
+    does not finish twice when resumed; a new session round (a fresh RUN_STARTED) is open again."""
+    trace = _writer(tmp_path / "run-torn.jsonl")
+    assert not trace.finished()
+    trace.emit(TraceKind.RUN_STARTED, "start")
+    trace.emit(TraceKind.RUN_STARTED, "resume", resumed=True)  # resumed mid-run: still open
+    assert not trace.finished()
+    trace.emit(TraceKind.RUN_FINISHED, "record", status="failed")
+    assert trace.finished()
+    trace.emit(TraceKind.RUN_STARTED, "resume", resumed=True)  # the kill came after the event
+    assert trace.finished()
+    trace.emit(TraceKind.RUN_STARTED, "message", message="faster, please")  # the next session round
+    assert not trace.finished()
