@@ -23,6 +23,7 @@ from kernelwright.domain import Candidate, Outcome, Target
 from kernelwright.errors import KernelwrightError, UserError
 from kernelwright.logs import configure_logging
 from kernelwright.settings import Settings
+from sandbox.runtime.limits import make_undumpable
 
 __all__ = ["app", "main"]
 
@@ -388,6 +389,9 @@ def trace_show(
 
 def main() -> None:
     """Console-script entry point."""
+    # This process may hold model API keys in its environment, and workers may run as the same user
+    # where no PID namespace hides it: undumpable, its /proc environment and memory are closed to them.
+    make_undumpable()
     try:
         app()
     except KeyboardInterrupt:

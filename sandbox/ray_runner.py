@@ -35,6 +35,7 @@ from kernelwright.settings import Settings
 from sandbox.leases import discover_slots
 from sandbox.runner import DEFAULT_MAX_ATTEMPTS, Runner, should_retry
 from sandbox.runner_slot import EvalJob, Health, RunnerEvent, SlotOutcome, SlotWorker
+from sandbox.runtime.limits import make_undumpable
 
 __all__ = ["EvalActor", "RayRunner"]
 
@@ -45,6 +46,7 @@ class EvalActor:
     """Lives in a Ray worker process that holds one GPU (or one logical GPU) and evaluates jobs there."""
 
     def __init__(self, settings: Settings, name: str) -> None:
+        make_undumpable()  # inherits the driver's environment (API keys); its workers are the same user
         # Ray has set CUDA_VISIBLE_DEVICES to this actor's GPU: the slot is the one GPU visible here
         slot = discover_slots(settings.model_copy(update={"gpus": None, "cpu_slots": 1}))[0]
         self.name = name

@@ -161,3 +161,23 @@ def test_generate_verifies_through_the_runner_the_settings_name(
     said = " ".join(result.output.split())  # the console wraps long lines
     assert result.exit_code == 2  # a configuration error, as a bad option is
     assert "KERNELWRIGHT_RUNNER=ray needs Ray" in said and "KERNELWRIGHT_RUNNER=inprocess" in said
+
+
+def test_every_command_closes_its_process_to_workers_of_its_user(
+    examples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI (and so `serve`) makes itself undumpable before anything else: its API keys stay out of
+    reach of workers running as the same user (`tests/sandbox/test_undumpable.py` shows what that does)."""
+    from api import cli
+
+    calls: list[bool] = []
+
+    def record() -> bool:
+        calls.append(True)
+        return True
+
+    monkeypatch.setattr(cli, "make_undumpable", record)
+    monkeypatch.setattr(sys, "argv", ["kernelwright", "problems", "list", str(examples / "problems")])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    assert done.value.code == 0 and calls == [True]
